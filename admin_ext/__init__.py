@@ -1,0 +1,1 @@
+"""The staff admin for django-simple-queue's Task model."""

@@ -1,0 +1,3 @@
+"""A task queue for Django that uses the project's database as the broker."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,151 @@
+"""Turning a dotted path and a JSON text into a callable and its keyword arguments.
+
+One place for the checks that ``create_task``, the admin form, the CSV import and the worker share.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django_simple_queue import conf
+from django_simple_queue.exceptions import InvalidTaskArguments, InvalidTaskPath, TaskNotAllowedError
+
+
+def import_callable(path: str) -> Callable[..., Any]:
+    """Import ``"package.module.function"`` and return the callable, or raise InvalidTaskPath."""
+    if not isinstance(path, str) or "." not in path:
+        raise InvalidTaskPath(f"'{path}' is not a dotted path such as 'myapp.tasks.send_email'.")
+    module_path, _, name = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as exc:
+        raise InvalidTaskPath(f"'{path}' cannot be imported: {exc}") from exc
+    try:
+        func = getattr(module, name)
+    except AttributeError as exc:
+        raise InvalidTaskPath(f"'{path}' cannot be imported: module '{module_path}' has no attribute '{name}'.") from exc
+    if not callable(func):
+        raise InvalidTaskPath(f"'{path}' is not callable.")
+    return func
+
+
+def check_allowed(path: str) -> None:
+    if not conf.is_task_allowed(path):
+        raise TaskNotAllowedError(
+            f"Task '{path}' is not in the allowed list. "
+            "Add it to DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS in settings.py."
+        )
+
+
+def resolve(path: str) -> Callable[..., Any]:
+    """The callable behind an allowed, importable path."""
+    check_allowed(path)
+    return import_callable(path)
+
+
+def dump_args(args: Any) -> str:
+    """Serialise keyword arguments to the JSON text stored in ``Task.args``."""
+    if not isinstance(args, dict):
+        raise TypeError("args should be of type dict.")
+    try:
+        text = json.dumps(args)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTaskArguments(f"args must be JSON-serialisable: {exc}") from exc
+    check_size(text)
+    return text
+
+
+def check_size(text: str) -> None:
+    limit = conf.get_max_args_size()
+    size = len(text.encode())
+    if size > limit:
+        raise InvalidTaskArguments(
+            f"args are {size} bytes of JSON, more than DJANGO_SIMPLE_QUEUE_MAX_ARGS_SIZE ({limit})."
+        )
+
+
+def load_args(text: str | None) -> dict[str, Any]:
+    """Parse stored ``Task.args``; empty means no arguments. Raise InvalidTaskArguments."""
+    if text is None or text == "":
+        return {}
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTaskArguments(f"args are not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidTaskArguments(
+            f"args must be a JSON object of keyword arguments, not {type(value).__name__}."
+        )
+    return value
+
+
+def bind(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    """Check that ``func(**kwargs)`` matches the signature; name the first wrong key."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return
+    params = signature.parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    for key in kwargs:
+        param = params.get(key)
+        if param is None and not takes_any:
+            raise InvalidTaskArguments(f"unexpected argument '{key}'.")
+        if param is not None and param.kind is param.POSITIONAL_ONLY:
+            raise InvalidTaskArguments(f"argument '{key}' is positional-only.")
+    for name, param in params.items():
+        required = param.default is param.empty and param.kind in (
+            param.POSITIONAL_OR_KEYWORD,
+            param.KEYWORD_ONLY,
+        )
+        if required and name not in kwargs:
+            raise InvalidTaskArguments(f"missing required argument '{name}'.")
+
+
+def describe(path: str) -> dict[str, Any]:
+    """Signature, first docstring line and JSON defaults of an allowed task, for forms."""
+    func = import_callable(path)
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return {"path": path, "signature": "(…)", "doc": "", "defaults": {}}
+    defaults: dict[str, Any] = {}
+    for name, param in signature.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
+            continue
+        value = None if param.default is param.empty else param.default
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            value = None
+        defaults[name] = value
+    doc = (inspect.getdoc(func) or "").strip()
+    return {"path": path, "signature": f"{path.rpartition('.')[2]}{signature}", "doc": doc, "defaults": defaults}
+
+
+def redact(args: Any) -> Any:
+    """A copy of ``args`` with the values of REDACT_KEYS replaced, at any depth."""
+    keys = conf.get_redact_keys()
+    if isinstance(args, dict):
+        return {
+            key: conf.REDACTED if str(key).lower() in keys else redact(value)
+            for key, value in args.items()
+        }
+    if isinstance(args, list):
+        return [redact(value) for value in args]
+    return args
+
+
+def redacted_text(text: str | None) -> str | None:
+    """``Task.args`` as JSON text with sensitive values hidden; unparsable text is hidden whole."""
+    if text is None or text == "":
+        return text
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return text if not conf.get_redact_keys() else "(unparsable arguments hidden)"
+    return json.dumps(redact(value))

@@ -1,0 +1,275 @@
+"""Every change of a task's state, in one place.
+
+The worker, the admin actions, the Tasks backend and the management commands call these
+functions; none of them writes ``status`` by hand. Each change is a guarded ``UPDATE … WHERE
+status=…`` (and, for a worker's claim, ``AND claim_token=…``), so concurrent actors cannot undo
+each other's work.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F, TextField, Value
+from django.db.models.functions import Coalesce, Concat
+from django.utils import timezone
+
+from django_simple_queue import conf, signals
+from django_simple_queue.models import Task
+
+TRUNCATION_MARKER = "\n… [truncated: more than {limit} bytes]"
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` bytes of UTF-8, with a visible marker when cut."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore") + TRUNCATION_MARKER.format(limit=limit)
+
+
+@dataclass
+class Outcome:
+    """What one attempt produced, as reported by whoever ran it."""
+
+    ok: bool
+    output: str | None = None
+    error: str | None = None
+    log: str | None = None
+    return_value: Any = None
+    exception: BaseException | None = field(default=None, repr=False)
+    cancelled: bool = False
+    timed_out: bool = False
+    # A failure that another attempt cannot fix (task not allowed, poison arguments).
+    permanent: bool = False
+
+
+def claim(
+    worker_id: str, *, limit: int = 1, queues: Sequence[str] | None = None, pid: int | None = None
+) -> list[Task]:
+    """Claim up to ``limit`` ready tasks for ``worker_id``; return them marked In progress."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    with transaction.atomic():
+        ready = Task.objects.ready(now)
+        if queues:
+            ready = ready.filter(queue__in=queues)
+        if connection.features.has_select_for_update_skip_locked:
+            ready = ready.select_for_update(skip_locked=True)
+        ids = list(ready.values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        Task.objects.filter(id__in=ids, status=Task.QUEUED).update(
+            **_claim_changes(token, worker_id, pid, now)
+        )
+    return list(Task.objects.filter(id__in=ids, claim_token=token).order_by("-priority", "created"))
+
+
+def _claim_changes(token: uuid.UUID, worker_id: str, pid: int | None, now: datetime) -> dict[str, Any]:
+    return {
+        "status": Task.PROGRESS,
+        "claim_token": token,
+        "worker_id": worker_id,
+        "worker_pid": pid,
+        "attempts": F("attempts") + 1,
+        "started_at": now,
+        "heartbeat_at": now,
+        "finished_at": None,
+        "cancel_requested": False,
+        "progress": None,
+        "progress_message": "",
+        "output": None,
+        "log": None,
+        "modified": now,
+    }
+
+
+def claim_one(task: Task, worker_id: str, *, pid: int | None = None) -> bool:
+    """Claim this queued (or, as the original allowed, running) task for the calling process."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    claimed = Task.objects.filter(id=task.id, status=task.status).update(
+        **_claim_changes(token, worker_id, pid, now)
+    )
+    task.refresh_from_db()
+    return bool(claimed)
+
+
+def _claimed(task: Task) -> Any:
+    return Task.objects.filter(id=task.id, claim_token=task.claim_token, status=Task.PROGRESS)
+
+
+def append_output(task: Task, text: str, *, progress: float | None = None, message: str | None = None) -> bool:
+    """Append streamed output (and progress) of a running task; False if the claim was lost."""
+    changes: dict[str, Any] = {"modified": timezone.now()}
+    if text:
+        changes["output"] = Concat(Coalesce(F("output"), Value(""), output_field=TextField()), Value(text), output_field=TextField())
+    if progress is not None:
+        changes["progress"] = progress
+    if message is not None:
+        changes["progress_message"] = message[:255]
+    return bool(_claimed(task).update(**changes))
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Exponential backoff with full jitter: up to RETRY_BACKOFF * 2 ** (attempt - 1) seconds."""
+    base = float(conf.get("RETRY_BACKOFF")) * 2 ** max(attempt - 1, 0)
+    return timedelta(seconds=base * random.uniform(0.5, 1.0))
+
+
+def _history(task: Task, now: datetime, outcome_label: str, error: str | None) -> list[dict[str, Any]]:
+    entry = {
+        "attempt": task.attempts,
+        "worker": task.worker_id,
+        "started": task.started_at.isoformat() if task.started_at else None,
+        "finished": now.isoformat(),
+        "outcome": outcome_label,
+        "error": error,
+    }
+    return [*list(task.attempt_log or []), entry]
+
+
+def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int | None:
+    """Record the outcome of ``task``'s current attempt, fenced by its claim token.
+
+    Returns the new status, or None when the claim was lost (the task was rescued and belongs to
+    someone else now), in which case nothing is written.
+    """
+    now = now or timezone.now()
+    if outcome.ok:
+        status, label = Task.COMPLETED, "completed"
+    elif outcome.cancelled:
+        status, label = Task.CANCELLED, "cancelled"
+    elif not outcome.permanent and task.attempts < task.max_attempts:
+        status, label = Task.QUEUED, "retrying"
+    else:
+        status, label = Task.FAILED, "timed out" if outcome.timed_out else "failed"
+    changes: dict[str, Any] = {
+        "status": status,
+        "modified": now,
+        "heartbeat_at": None,
+        "worker_pid": None,
+        "attempt_log": _history(task, now, label, outcome.error),
+    }
+    if status == Task.QUEUED:
+        changes.update(claim_token=None, run_after=now + retry_delay(task.attempts), error=outcome.error)
+    else:
+        changes.update(finished_at=now, error=outcome.error, return_value=outcome.return_value)
+        if outcome.ok:
+            changes["progress"] = 1.0
+    if outcome.output is not None:
+        changes["output"] = truncate(outcome.output, conf.get_max_output_size())
+    if outcome.log is not None:
+        changes["log"] = outcome.log
+    if not _claimed(task).update(**changes):
+        return None
+    for name, value in changes.items():
+        if not hasattr(value, "resolve_expression"):
+            setattr(task, name, value)
+    if status == Task.COMPLETED:
+        signals.on_success.send(sender=Task, task=task)
+    elif status != Task.CANCELLED:
+        signals.on_failure.send(sender=Task, task=task, error=outcome.exception)
+    return status
+
+
+def heartbeat(worker_id: str, tasks: Iterable[Task]) -> set[uuid.UUID]:
+    """Refresh the heartbeat of the worker's claims; return the ids whose cancel was requested."""
+    tokens = {task.claim_token for task in tasks}
+    if not tokens:
+        return set()
+    claimed = Task.objects.filter(claim_token__in=tokens, status=Task.PROGRESS)
+    claimed.update(heartbeat_at=timezone.now())
+    return set(claimed.filter(cancel_requested=True).values_list("id", flat=True))
+
+
+def release(tasks: Iterable[Task]) -> int:
+    """Put tasks a stopping worker could not finish back in the queue; the attempt is not counted."""
+    released = 0
+    for task in tasks:
+        released += _claimed(task).update(
+            status=Task.QUEUED,
+            claim_token=None,
+            heartbeat_at=None,
+            worker_pid=None,
+            started_at=None,
+            attempts=F("attempts") - 1,
+            modified=timezone.now(),
+        )
+    return released
+
+
+def rescue_stale(now: datetime | None = None) -> list[Task]:
+    """Take back claims whose worker stopped heartbeating: retry while attempts remain, else fail."""
+    now = now or timezone.now()
+    rescued: list[Task] = []
+    with transaction.atomic():
+        stale = Task.objects.stale(now)
+        if connection.features.has_select_for_update_skip_locked:
+            stale = stale.select_for_update(skip_locked=True)
+        for task in stale[:100]:
+            beat = task.heartbeat_at.isoformat() if task.heartbeat_at else "never"
+            error = (
+                f"Worker {task.worker_id or '?'} was lost: no heartbeat since {beat} "
+                f"(rescued at {now.isoformat()})."
+            )
+            if finish(task, Outcome(ok=False, error=error), now=now) is not None:
+                rescued.append(task)
+    return rescued
+
+
+def cancel(queryset: Any) -> tuple[int, int]:
+    """Cancel queued tasks at once and ask workers to stop running ones: (cancelled, requested)."""
+    now = timezone.now()
+    cancelled = queryset.filter(status=Task.QUEUED).update(
+        status=Task.CANCELLED, finished_at=now, modified=now, claim_token=None
+    )
+    requested = queryset.filter(status=Task.PROGRESS, cancel_requested=False).update(
+        cancel_requested=True, modified=now
+    )
+    return cancelled, requested
+
+
+def enqueue_again(queryset: Any) -> int:
+    """Put finished tasks back in the queue as they are (the admin's ``enqueue_tasks``)."""
+    now = timezone.now()
+    return queryset.filter(status__in=Task.FINISHED).update(
+        status=Task.QUEUED,
+        attempts=0,
+        run_after=None,
+        claim_token=None,
+        cancel_requested=False,
+        started_at=None,
+        finished_at=None,
+        heartbeat_at=None,
+        worker_pid=None,
+        progress=None,
+        progress_message="",
+        modified=now,
+    )
+
+
+def requeue_copies(queryset: Any, *, enqueued_by: str = "") -> list[Task]:
+    """A new queued copy of each task, linked to its original, which is kept as history."""
+    copies = [
+        Task(
+            task=task.task,
+            args=task.args,
+            queue=task.queue,
+            priority=task.priority,
+            max_attempts=task.max_attempts,
+            timeout=task.timeout,
+            backend=task.backend,
+            positional_args=task.positional_args,
+            enqueued_by=enqueued_by or task.enqueued_by,
+            requeued_from=task,
+        )
+        for task in queryset.exclude(status=Task.PROGRESS)
+    ]
+    return Task.objects.bulk_create(copies)

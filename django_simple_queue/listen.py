@@ -1,0 +1,52 @@
+"""LISTEN for enqueue notifications on PostgreSQL, on a connection of its own.
+
+Other databases, and connection poolers in transaction mode that cannot keep a LISTEN, fall back to
+polling every POLL_INTERVAL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from django.db import connections
+
+from django_simple_queue.notify import CHANNEL
+
+logger = logging.getLogger("django_simple_queue")
+
+
+class Listener:
+    def __init__(self, wrapper: object) -> None:
+        self.wrapper = wrapper
+
+    @classmethod
+    def open(cls, queues: Sequence[str] = (), using: str = "default") -> Listener | None:
+        """A listener, or None where the database cannot notify (the worker then polls)."""
+        if connections[using].vendor != "postgresql":
+            return None
+        wrapper = connections.create_connection(using)
+        try:
+            wrapper.ensure_connection()
+            wrapper.connection.execute(f"LISTEN {CHANNEL}")
+        except Exception as exc:
+            logger.warning("LISTEN failed (%s); polling instead", exc)
+            with contextlib.suppress(Exception):
+                wrapper.close()
+            return None
+        return cls(wrapper)
+
+    def fileno(self) -> int:
+        return int(self.wrapper.connection.fileno())  # type: ignore[attr-defined]
+
+    def drain(self) -> None:
+        """Consume pending notifications; they only wake the worker, their payload is not used."""
+        pgconn = self.wrapper.connection.pgconn  # type: ignore[attr-defined]
+        pgconn.consume_input()
+        while pgconn.notifies() is not None:
+            pass
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.wrapper.close()  # type: ignore[attr-defined]

@@ -1,0 +1,220 @@
+"""The Task row: what to run, with which arguments, and what happened when it ran.
+
+State changes (claim, finish, retry, cancel, rescue …) live in ``lifecycle.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from django_simple_queue import callables, conf
+from django_simple_queue.exceptions import InvalidTaskArguments, InvalidTaskPath
+
+
+class TaskQuerySet(models.QuerySet["Task"]):
+    def queued(self) -> TaskQuerySet:
+        return self.filter(status=Task.QUEUED)
+
+    def ready(self, now: Any = None) -> TaskQuerySet:
+        """Queued tasks whose ``run_after`` has passed, in claim order."""
+        now = now or timezone.now()
+        return (
+            self.filter(status=Task.QUEUED)
+            .filter(Q(run_after__isnull=True) | Q(run_after__lte=now))
+            .order_by("-priority", "created")
+        )
+
+    def running(self) -> TaskQuerySet:
+        return self.filter(status=Task.PROGRESS)
+
+    def stale(self, now: Any = None) -> TaskQuerySet:
+        """Running tasks whose worker has not heartbeat within STALE_AFTER."""
+        now = now or timezone.now()
+        cutoff = now - timedelta(seconds=float(conf.get("STALE_AFTER")))
+        return self.running().filter(heartbeat_at__lt=cutoff)
+
+    def finished(self) -> TaskQuerySet:
+        return self.filter(status__in=Task.FINISHED)
+
+    def failed(self) -> TaskQuerySet:
+        return self.filter(status=Task.FAILED)
+
+
+class Task(models.Model):
+    QUEUED = 0
+    PROGRESS = 1
+    COMPLETED = 2
+    FAILED = 3
+    CANCELLED = 4
+
+    STATUS_CHOICES = (
+        (QUEUED, _("Queued")),
+        (PROGRESS, _("In progress")),
+        (COMPLETED, _("Completed")),
+        (FAILED, _("Failed")),
+        (CANCELLED, _("Cancelled")),
+    )
+    FINISHED = (COMPLETED, FAILED, CANCELLED)
+
+    # The original's fields: names, types and meaning kept.
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    created = models.DateTimeField(_("Created"), auto_now_add=True)
+    modified = models.DateTimeField(_("Modified"), auto_now=True)
+    task = models.CharField(
+        _("Task"), max_length=127, help_text=_("Name of the function to be called.")
+    )
+    args = models.TextField(
+        _("Arguments"), null=True, blank=True, help_text=_("Arguments in JSON format")
+    )
+    status = models.IntegerField(_("Status"), default=QUEUED, choices=STATUS_CHOICES)
+    output = models.TextField(_("Output"), null=True, blank=True)
+    worker_pid = models.IntegerField(_("Worker PID"), null=True, blank=True)
+    error = models.TextField(_("Error"), null=True, blank=True)
+    log = models.TextField(_("Log"), null=True, blank=True)
+
+    # Scheduling.
+    queue = models.CharField(_("Queue"), max_length=64, default="default")
+    priority = models.IntegerField(_("Priority"), default=0, help_text=_("Higher runs first."))
+    run_after = models.DateTimeField(_("Run after"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("Attempts"), default=0)
+    max_attempts = models.PositiveIntegerField(_("Max attempts"), default=1)
+    timeout = models.PositiveIntegerField(
+        _("Timeout"), null=True, blank=True, help_text=_("Seconds; empty uses TASK_TIMEOUT.")
+    )
+    enqueued_by = models.CharField(_("Enqueued by"), max_length=150, blank=True, default="")
+    requeued_from = models.ForeignKey(
+        "self",
+        verbose_name=_("Requeued from"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="requeues",
+    )
+
+    # Execution, written by the worker.
+    started_at = models.DateTimeField(_("Started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("Finished"), null=True, blank=True)
+    worker_id = models.CharField(_("Worker"), max_length=255, blank=True, default="")
+    claim_token = models.UUIDField(_("Claim token"), null=True, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(_("Heartbeat"), null=True, blank=True)
+    cancel_requested = models.BooleanField(_("Cancel requested"), default=False)
+    progress = models.FloatField(_("Progress"), null=True, blank=True)
+    progress_message = models.CharField(_("Progress message"), max_length=255, blank=True, default="")
+    attempt_log = models.JSONField(
+        _("Attempts' history"), default=list, blank=True,
+        help_text=_("One entry per attempt: worker, start, end, outcome and error."),
+    )
+
+    # Django's Tasks API (backends.py): positional arguments and a JSON return value.
+    backend = models.CharField(_("Tasks backend"), max_length=64, blank=True, default="")
+    positional_args = models.JSONField(_("Positional arguments"), default=list, blank=True)
+    return_value = models.JSONField(_("Return value"), null=True, blank=True)
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("Task")
+        verbose_name_plural = _("Tasks")
+        indexes = [
+            models.Index(
+                fields=["-priority", "created"],
+                condition=Q(status=0),
+                name="dsq_task_ready_idx",
+            ),
+            models.Index(
+                fields=["heartbeat_at"], condition=Q(status=1), name="dsq_task_running_idx"
+            ),
+            models.Index(fields=["status", "-created"], name="dsq_task_status_idx"),
+            models.Index(fields=["-created"], name="dsq_task_created_idx"),
+            models.Index(fields=["finished_at"], name="dsq_task_finished_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+    @property
+    def as_dict(self) -> dict[str, Any]:
+        """The original's JSON view of a task: status as its label, dates as text."""
+        return {
+            "id": str(self.id),
+            "created": str(self.created),
+            "modified": str(self.modified),
+            "task": self.task,
+            "args": self.args,
+            "status": self.get_status_display(),
+            "output": self.output,
+            "worker_pid": self.worker_pid,
+            "error": self.error,
+            "log": self.log,
+        }
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at is None:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The stored keyword arguments; raises InvalidTaskArguments for a poison row."""
+        return callables.load_args(self.args)
+
+    @property
+    def redacted_args(self) -> str | None:
+        return callables.redacted_text(self.args)
+
+    @staticmethod
+    def _callable_task(task: str) -> Callable[..., Any]:
+        """The callable for a dotted path; raises ImportError, AttributeError or TypeError."""
+        try:
+            return callables.import_callable(task)
+        except InvalidTaskPath as exc:
+            raise exc.__cause__ or TypeError(str(exc)) from exc
+
+    def clean_task(self) -> None:
+        try:
+            callables.import_callable(self.task)
+        except InvalidTaskPath as exc:
+            raise ValidationError(
+                {"task": ValidationError(_("Invalid callable: %(error)s"), code="invalid", params={"error": str(exc)})}
+            ) from exc
+
+    def clean_args(self) -> None:
+        if self.args is None or self.args == "":
+            return
+        try:
+            json.loads(self.args)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                {"args": ValidationError(_("Invalid JSON: %(error)s"), code="invalid", params={"error": str(exc)})}
+            ) from exc
+        try:
+            callables.load_args(self.args)
+            callables.check_size(self.args)
+        except InvalidTaskArguments as exc:
+            raise ValidationError({"args": ValidationError(str(exc), code="invalid")}) from exc
+
+    def clean(self) -> None:
+        errors: dict[str, list[ValidationError]] = {}
+        for check in (self.clean_task, self.clean_args):
+            try:
+                check()
+            except ValidationError as exc:
+                for field, messages in exc.error_dict.items():
+                    errors.setdefault(field, []).extend(messages)
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,63 @@
+"""Verdicts on tasks whose process died or ran too long (the original's monitor API)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from django.db.models import Q
+
+from django_simple_queue import lifecycle
+from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.models import Task
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # It exists, under another user.
+    return True
+
+
+def detect_orphaned_tasks() -> None:
+    """Fail In-progress tasks whose worker process, on this host, is no longer running.
+
+    Tasks of workers on other hosts are left to the heartbeat rescue (``lifecycle.rescue_stale``).
+    """
+    host = socket.gethostname()
+    running = Task.objects.running().filter(worker_pid__isnull=False).filter(
+        Q(worker_id="") | Q(worker_id__startswith=f"{host}:")
+    )
+    for task in running:
+        if task.worker_pid is None or _pid_alive(task.worker_pid):
+            continue
+        error = f"Task failed: worker process (PID {task.worker_pid}) no longer running"
+        lifecycle.finish(task, Outcome(ok=False, error=error))
+
+
+def handle_subprocess_exit(task_id: uuid.UUID, exit_code: int | None) -> None:
+    """A task's process exited: a non-zero code fails the task (or retries it)."""
+    if not exit_code:
+        return
+    task = Task.objects.get(id=task_id)
+    if task.status == Task.PROGRESS:
+        lifecycle.finish(task, Outcome(ok=False, error=f"Worker subprocess exited with code {exit_code}"))
+
+
+def handle_task_timeout(task_id: uuid.UUID, timeout_seconds: int) -> None:
+    """A task ran past its timeout: fail it (or retry it) with a TimeoutError."""
+    task = Task.objects.get(id=task_id)
+    if task.status == Task.PROGRESS:
+        lifecycle.finish(
+            task,
+            Outcome(
+                ok=False,
+                timed_out=True,
+                error=f"Task timed out after {timeout_seconds} seconds",
+                exception=TimeoutError(f"Task exceeded {timeout_seconds}s timeout"),
+            ),
+        )

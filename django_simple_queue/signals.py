@@ -1,0 +1,19 @@
+"""Signals sent with ``sender=Task`` around each task, as the original sends them.
+
+- ``before_job(task)``: the task is about to run.
+- ``on_success(task)``: it finished without error.
+- ``on_failure(task, error)``: it failed; ``error`` is the exception, None when the process was
+  lost or exited, a ``TimeoutError`` on timeout.
+- ``before_loop(task, iteration)`` / ``after_loop(task, output, iteration)``: around each step
+  of a generator task, counting from 0.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+before_job = Signal()
+on_success = Signal()
+on_failure = Signal()
+before_loop = Signal()
+after_loop = Signal()

@@ -1,0 +1,93 @@
+"""Enqueueing: ``create_task`` and ``create_tasks``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from django_simple_queue import callables, conf, notify
+from django_simple_queue.exceptions import TaskNotAllowedError
+from django_simple_queue.models import Task
+
+__all__ = ["TaskNotAllowedError", "build_task", "create_task", "create_tasks"]
+
+BATCH_SIZE = 1000
+
+
+def build_task(
+    task: str,
+    args: Mapping[str, Any],
+    *,
+    queue: str = "default",
+    priority: int = 0,
+    run_after: datetime | None = None,
+    max_attempts: int | None = None,
+    timeout: int | None = None,
+    enqueued_by: str = "",
+) -> Task:
+    """Validate everything about a task and return it unsaved; raise before anything is written."""
+    if not isinstance(args, dict):
+        raise TypeError("args should be of type dict.")
+    func = callables.resolve(task)
+    text = callables.dump_args(args)
+    callables.bind(func, args)
+    attempts = conf.get("MAX_ATTEMPTS") if max_attempts is None else max_attempts
+    if int(attempts) < 1:
+        raise ValueError(f"max_attempts must be at least 1, not {attempts}.")
+    if timeout is not None and int(timeout) < 1:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout}.")
+    return Task(
+        task=task,
+        args=text,
+        queue=queue,
+        priority=priority,
+        run_after=run_after,
+        max_attempts=int(attempts),
+        timeout=timeout,
+        enqueued_by=enqueued_by,
+    )
+
+
+def create_task(
+    task: str,
+    args: Mapping[str, Any],
+    *,
+    queue: str = "default",
+    priority: int = 0,
+    run_after: datetime | None = None,
+    max_attempts: int | None = None,
+    timeout: int | None = None,
+    enqueued_by: str = "",
+) -> uuid.UUID:
+    """Queue ``task(**args)`` and return the new task's id.
+
+    Inside ``transaction.atomic()`` the task becomes visible (and workers are woken) on commit.
+    """
+    obj = build_task(
+        task,
+        args,
+        queue=queue,
+        priority=priority,
+        run_after=run_after,
+        max_attempts=max_attempts,
+        timeout=timeout,
+        enqueued_by=enqueued_by,
+    )
+    obj.save(force_insert=True)
+    notify.task_enqueued(obj.queue)
+    return obj.id
+
+
+def create_tasks(tasks: Iterable[Task | Mapping[str, Any]]) -> list[uuid.UUID]:
+    """Queue many tasks in one INSERT per batch of 1,000; each item is a Task from ``build_task``
+    or a dict of ``create_task``'s arguments. Nothing is written if any item is invalid."""
+    objs = [item if isinstance(item, Task) else build_task(**item) for item in tasks]
+    with transaction.atomic():
+        Task.objects.bulk_create(objs, batch_size=BATCH_SIZE)
+        for queue in {obj.queue for obj in objs}:
+            notify.task_enqueued(queue)
+    return [obj.id for obj in objs]

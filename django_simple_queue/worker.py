@@ -1,0 +1,375 @@
+"""The worker: a supervisor that claims tasks and runs each in a child process.
+
+``Worker(...).run()`` is what ``manage.py task_worker`` calls. ``execute_task`` runs one task in
+the calling process, as the original did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import wait
+from types import FrameType
+from typing import Any
+
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
+
+from django_simple_queue import conf, execution, lifecycle, listen, monitor
+from django_simple_queue.execution import ManagedEventLoop
+from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.models import Task
+from django_simple_queue.pool import Child, spawn
+
+__all__ = ["ManagedEventLoop", "Worker", "execute_task"]
+
+logger = logging.getLogger("django_simple_queue")
+
+FLUSH_INTERVAL = 0.25
+CANCEL_CHECK_INTERVAL = 1.0
+STATUS_LINE_INTERVAL = 60.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _exit_description(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"was killed by {name}"
+    return f"exited with code {exitcode}"
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 1,
+        max_tasks_per_child: int = 100,
+        max_tasks: int | None = None,
+        burst: bool = False,
+        poll_interval: float | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        self.queues = list(queues or [])
+        self.concurrency = max(1, concurrency)
+        self.max_tasks_per_child = max_tasks_per_child
+        self.max_tasks = max_tasks
+        self.burst = burst
+        self.poll_interval = float(conf.get("POLL_INTERVAL") if poll_interval is None else poll_interval)
+        self.heartbeat_interval = float(conf.get("HEARTBEAT_INTERVAL"))
+        self.grace = float(conf.get("SHUTDOWN_GRACE"))
+        self.say = say or (lambda line: None)
+        self.name = worker_name()
+        self.children: list[Child] = []
+        self.claimed = 0
+        self.finished = 0
+        self.stopping_since: float | None = None
+        self.stop_now = False
+        self.buffers: dict[uuid.UUID, list[Any]] = {}
+        self.output_sizes: dict[uuid.UUID, int] = {}
+        self.last = {"flush": 0.0, "heartbeat": 0.0, "cancel": 0.0, "status": time.monotonic()}
+        self.listener: listen.Listener | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Work until stopped (or, with ``burst``, until the queue is empty); return exit code."""
+        self._install_signal_handlers()
+        self.listener = listen.Listener.open(self.queues)
+        self.say(f"worker {self.name} started: concurrency {self.concurrency}, queues {self.queues or 'all'}")
+        try:
+            while not self._should_exit():
+                try:
+                    self._tick()
+                except (OperationalError, InterfaceError) as exc:
+                    self._database_lost(exc)
+                except Exception:
+                    # A bug of ours must not take down tasks that are running; say so and go on.
+                    logger.exception("worker error; continuing")
+                    time.sleep(1)
+        finally:
+            self._shutdown_children()
+            if self.listener is not None:
+                self.listener.close()
+            connections.close_all()
+        self.say(f"worker {self.name} stopped: {self.finished} tasks finished")
+        return 0
+
+    def _install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping_since is None:
+            self.stopping_since = time.monotonic()
+            self.say(f"{signal.Signals(signum).name}: no new tasks; waiting up to {self.grace:g}s for running ones")
+        else:
+            self.stop_now = True
+
+    def _busy(self) -> list[Child]:
+        return [child for child in self.children if child.busy]
+
+    def _should_exit(self) -> bool:
+        if self._busy():
+            return False
+        if self.stopping_since is not None or self.stop_now:
+            return True
+        return self.max_tasks is not None and self.finished >= self.max_tasks
+
+    def _database_lost(self, exc: Exception) -> None:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        logger.warning("database unavailable (%s); reconnecting", first_line)
+        for conn in connections.all():
+            with contextlib.suppress(DatabaseError):
+                conn.close()
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        time.sleep(random.uniform(0.5, 1.5))
+
+    # -- one turn of the loop --------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self._enforce_stops(now)
+        idle_claim = self._claim()
+        timeout = self._wait_timeout(idle_claim)
+        ready = wait(self._waitables(), timeout=timeout)
+        for child in list(self.children):
+            if child.conn in ready or child.process.sentinel in ready:
+                self._receive(child)
+        if self.listener is not None and self.listener.fileno() in ready:
+            try:
+                self.listener.drain()
+            except Exception as exc:
+                logger.warning("lost the LISTEN connection (%s); polling until it is back", exc)
+                self.listener.close()
+                self.listener = None
+        now = time.monotonic()
+        if now - self.last["flush"] >= FLUSH_INTERVAL:
+            self._flush()
+        if self._busy() and now - self.last["cancel"] >= CANCEL_CHECK_INTERVAL:
+            self.last["cancel"] = now
+            self._check_cancels()
+        if now - self.last["heartbeat"] >= self.heartbeat_interval:
+            self.last["heartbeat"] = now
+            self._heartbeat()
+        if now - self.last["status"] >= STATUS_LINE_INTERVAL:
+            self.last["status"] = now
+            self.say(f"alive: {len(self._busy())} running, {self.finished} finished")
+
+    def _waitables(self) -> list[Any]:
+        items: list[Any] = []
+        for child in self.children:
+            items += [child.conn, child.process.sentinel]
+        if self.listener is not None:
+            items.append(self.listener.fileno())
+        return items
+
+    def _wait_timeout(self, claimed: int) -> float:
+        if claimed or self.stopping_since is not None:
+            return 0.0 if claimed and self._free() else FLUSH_INTERVAL
+        if self.burst and not self._busy():
+            return 0.0
+        if self.listener is not None:
+            return self.heartbeat_interval * random.uniform(0.5, 1.0)
+        return self.poll_interval * random.uniform(0.75, 1.25)
+
+    def _free(self) -> int:
+        free = self.concurrency - len(self._busy())
+        if self.max_tasks is not None:
+            free = min(free, self.max_tasks - self.claimed)
+        return max(free, 0)
+
+    def _claim(self) -> int:
+        free = self._free()
+        if free <= 0 or self.stopping_since is not None:
+            return 0
+        tasks = lifecycle.claim(self.name, limit=free, queues=self.queues, pid=os.getpid())
+        if not tasks:
+            if self.burst and not self._busy():
+                self.stopping_since = time.monotonic()
+            return 0
+        idle = [child for child in self.children if not child.busy and child.process.is_alive()]
+        if len(idle) < len(tasks):
+            self.children += spawn(len(tasks) - len(idle), self.max_tasks_per_child)
+            idle = [child for child in self.children if not child.busy and child.process.is_alive()]
+        for task, child in zip(tasks, idle, strict=False):
+            self.claimed += 1
+            self.buffers[task.id] = []
+            self.output_sizes[task.id] = 0
+            self.say(f"claimed {task.id} {task.task} (attempt {task.attempts}/{task.max_attempts})")
+            child.start(task, task.timeout or conf.get_task_timeout())
+        return len(tasks)
+
+    # -- messages from children -------------------------------------------------------------
+
+    def _receive(self, child: Child) -> None:
+        while child.task is not None:
+            try:
+                if not child.conn.poll():
+                    break
+                kind, payload = child.conn.recv()
+            except (EOFError, OSError):
+                break
+            if kind == "output":
+                self._buffer_output(child.task, payload)
+            elif kind == "progress":
+                self.buffers[child.task.id].append(("progress", payload))
+            elif kind == "done":
+                self._complete(child, payload)
+        if not child.process.is_alive():
+            child.process.join()
+            if child.task is not None:
+                self._complete(child, self._death_outcome(child))
+            child.close()
+            self.children.remove(child)
+
+    def _buffer_output(self, task: Task, text: str) -> None:
+        limit = conf.get_max_output_size()
+        size = self.output_sizes[task.id]
+        if size > limit:
+            return
+        data = text.encode()
+        if size + len(data) > limit:
+            text = lifecycle.truncate(text, max(limit - size, 0))
+        self.output_sizes[task.id] = size + len(data)
+        self.buffers[task.id].append(("output", text))
+
+    def _death_outcome(self, child: Child) -> Outcome:
+        timeout = int(child.deadline - child.started) if child.deadline else None
+        how = _exit_description(child.process.exitcode)
+        if child.stop_reason == "timeout":
+            return Outcome(
+                ok=False,
+                timed_out=True,
+                error=f"Task timed out after {timeout} seconds",
+                exception=TimeoutError(f"Task exceeded {timeout}s timeout"),
+            )
+        if child.stop_reason == "cancel":
+            return Outcome(ok=False, cancelled=True, error="Cancelled while running.")
+        return Outcome(ok=False, error=f"The task's process {how} before the task finished.")
+
+    def _complete(self, child: Child, outcome: Outcome) -> None:
+        task = child.task
+        assert task is not None
+        child.task = None
+        self._flush_task(task)
+        if outcome.log is None:
+            outcome.log = child.read_log(conf.get_max_output_size())
+        if child.stop_reason == "shutdown":
+            lifecycle.release([task])
+            self.say(f"released {task.id} back to the queue")
+        else:
+            status = lifecycle.finish(task, outcome)
+            self.finished += 1
+            label = dict(Task.STATUS_CHOICES).get(status, "lost its claim") if status is not None else "lost its claim"
+            self.say(f"finished {task.id} {task.task}: {label} in {time.monotonic() - child.started:.2f}s")
+        self.buffers.pop(task.id, None)
+        self.output_sizes.pop(task.id, None)
+
+    # -- periodic work ---------------------------------------------------------------------
+
+    def _flush_task(self, task: Task) -> None:
+        items = self.buffers.get(task.id)
+        if not items:
+            return
+        text = "".join(payload for kind, payload in items if kind == "output")
+        reports = [payload for kind, payload in items if kind == "progress"]
+        value, message = reports[-1] if reports else (None, None)
+        items.clear()
+        lifecycle.append_output(task, text, progress=value, message=message)
+
+    def _flush(self) -> None:
+        self.last["flush"] = time.monotonic()
+        for child in self._busy():
+            assert child.task is not None
+            self._flush_task(child.task)
+
+    def _check_cancels(self) -> None:
+        tokens = [child.task.claim_token for child in self._busy() if child.task is not None]
+        cancelled = set(
+            Task.objects.filter(claim_token__in=tokens, cancel_requested=True).values_list("id", flat=True)
+        )
+        for child in self._busy():
+            if child.task is not None and child.task.id in cancelled:
+                child.stop_task("cancel")
+
+    def _heartbeat(self) -> None:
+        if self.listener is None:
+            self.listener = listen.Listener.open(self.queues)
+        lifecycle.heartbeat(self.name, [child.task for child in self._busy() if child.task is not None])
+        for task in lifecycle.rescue_stale():
+            self.say(f"rescued {task.id} {task.task} from lost worker")
+        monitor.detect_orphaned_tasks()
+
+    def _enforce_stops(self, now: float) -> None:
+        shutting_down = self.stopping_since is not None and (
+            self.stop_now or now - self.stopping_since >= self.grace
+        )
+        for child in self._busy():
+            if shutting_down:
+                child.stop_task("shutdown", grace=1.0)
+            elif child.deadline is not None and now >= child.deadline:
+                child.stop_task("timeout")
+            if child.kill_at is not None and now >= child.kill_at and child.process.is_alive():
+                child.process.kill()
+
+    def _shutdown_children(self) -> None:
+        for child in self.children:
+            try:
+                child.conn.send(None)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 2
+        for child in self.children:
+            child.process.join(max(deadline - time.monotonic(), 0))
+            if child.process.is_alive():
+                child.process.kill()
+                child.process.join()
+            child.close()
+        self.children = []
+
+
+class _DatabaseSink:
+    """Writes a task's streamed output and progress straight to its row (``execute_task``)."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+
+    def output(self, text: str) -> None:
+        lifecycle.append_output(self.task, text)
+
+    def progress(self, value: float | None, message: str | None) -> None:
+        lifecycle.append_output(self.task, "", progress=value, message=message)
+
+
+def execute_task(task_id: uuid.UUID | str, log_fd: int | None = None) -> None:
+    """Run one task in this process, as the original's worker did, and record its outcome.
+
+    With ``log_fd``, the task's stdout, stderr and root logging go to that file descriptor.
+    """
+    task = Task.objects.get(id=task_id)
+    if task.status not in (Task.QUEUED, Task.PROGRESS):
+        return
+    lifecycle.claim_one(task, worker_name(), pid=os.getpid())
+    sink = _DatabaseSink(task)
+    if log_fd is None:
+        outcome = execution.run(task, sink)
+    else:
+        with execution.capture(log_fd, os_level=False):
+            outcome = execution.run(task, sink)
+        os.close(log_fd)
+    lifecycle.finish(task, outcome)

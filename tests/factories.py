@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+
+import factory
+from django.utils import timezone
+
+from django_simple_queue.models import Task
+
+
+class TaskFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Task
+
+    task = "tests.tasks.add"
+    args = factory.LazyFunction(lambda: json.dumps({"a": 1, "b": 2}))
+    status = Task.QUEUED
+
+    class Params:
+        running = factory.Trait(
+            status=Task.PROGRESS,
+            attempts=1,
+            worker_id="elsewhere:1",
+            started_at=factory.LazyFunction(timezone.now),
+            heartbeat_at=factory.LazyFunction(timezone.now),
+            claim_token=factory.Faker("uuid4", cast_to=None),
+        )
+        completed = factory.Trait(
+            status=Task.COMPLETED,
+            attempts=1,
+            output="3",
+            started_at=factory.LazyFunction(timezone.now),
+            finished_at=factory.LazyFunction(timezone.now),
+        )
+        failed = factory.Trait(
+            status=Task.FAILED,
+            attempts=1,
+            error="ValueError('boom')",
+            started_at=factory.LazyFunction(timezone.now),
+            finished_at=factory.LazyFunction(timezone.now),
+        )
+        cancelled = factory.Trait(status=Task.CANCELLED, finished_at=factory.LazyFunction(timezone.now))

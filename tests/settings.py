@@ -1,0 +1,112 @@
+"""Settings for the test suite.
+
+``DSQ_TEST_DB=postgres`` (with the usual PGHOST/PGPORT/PGUSER) runs it on PostgreSQL, anything else on
+SQLite. Worker processes started by the tests get ``DSQ_DB_NAME`` so they open the test database.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+SECRET_KEY = "tests-only"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["*"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "import_export",
+    "django_simple_queue",
+    "tests",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "tests.urls"
+STATIC_URL = "/static/"
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+if os.environ.get("DSQ_TEST_DB", "sqlite") == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("DSQ_DB_NAME", os.environ.get("PGDATABASE", "dsq")),
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "PASSWORD": os.environ.get("PGPASSWORD", ""),
+            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+            "PORT": os.environ.get("PGPORT", "54329"),
+        }
+    }
+else:
+    # A file, not :memory:, so that worker processes see the same database.
+    _sqlite = os.environ.get("DSQ_DB_NAME") or str(Path(tempfile.gettempdir()) / f"dsq-test-{os.getpid()}.sqlite3")
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _sqlite,
+            "TEST": {"NAME": _sqlite},
+            "OPTIONS": {"timeout": 30},
+        }
+    }
+
+DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {
+    "tests.tasks.add",
+    "tests.tasks.echo",
+    "tests.tasks.count_up",
+    "tests.tasks.fail",
+    "tests.tasks.sleep",
+    "tests.tasks.noisy",
+    "tests.tasks.async_add",
+    "tests.tasks.exit_process",
+    "tests.tasks.kill_self",
+    "tests.tasks.record",
+    "tests.tasks.with_progress",
+    "tests.tasks.yield_objects",
+    "tests.tasks.print_lots",
+    "tests.tasks.flaky",
+    "tests.tasks.uses_orm",
+    "tests.tasks.NOT_CALLABLE",
+    "tests.tasks.missing",
+    "tests.nosuchmodule.task",
+}
+DJANGO_SIMPLE_QUEUE_POLL_INTERVAL = 0.1
+DJANGO_SIMPLE_QUEUE_RETRY_BACKOFF = 0.0
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_simple_queue": {"handlers": ["console"], "level": "INFO"}},
+}
+DJANGO_SIMPLE_QUEUE_MAX_OUTPUT_SIZE = int(os.environ.get("DSQ_MAX_OUTPUT_SIZE", 10 * 1024 * 1024))
+SILENCED_SYSTEM_CHECKS = ["django_simple_queue.W002"]  # ALLOWED_TASKS above lists broken paths on purpose

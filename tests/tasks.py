@@ -1,0 +1,99 @@
+"""Task functions used by the test suite (listed in tests/settings.py's ALLOWED_TASKS)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+
+from django_simple_queue.progress import Progress, set_progress
+
+NOT_CALLABLE = 42
+
+
+def add(a, b=1):
+    """Add two numbers."""
+    return a + b
+
+
+def echo(**kwargs):
+    return kwargs
+
+
+def count_up(n=3):
+    for i in range(n):
+        yield f"{i};"
+
+
+def yield_objects():
+    yield 1
+    yield {"a": 1}
+    yield None
+    yield b"bytes"
+
+
+def fail(message="boom"):
+    raise ValueError(message)
+
+
+def sleep(seconds=1.0):
+    time.sleep(seconds)
+    return "slept"
+
+
+def noisy():
+    print("to stdout")
+    print("to stderr", file=sys.stderr)
+    logging.getLogger("tests").warning("a log record")
+    os.write(1, b"raw fd write\n")
+    return "done"
+
+
+async def async_add(a, b):
+    await asyncio.sleep(0.01)
+    return a + b
+
+
+def exit_process(code=3):
+    os._exit(code)
+
+
+def kill_self():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def print_lots(megabytes=50):
+    chunk = "x" * 1023 + "\n"
+    for _ in range(megabytes * 1024):
+        sys.stdout.write(chunk)
+    return "printed"
+
+
+def with_progress():
+    set_progress(0.5, "half way")
+    yield "a"
+    yield Progress(0.75, "three quarters")
+    yield "b"
+
+
+def record(key, fail_first=0):
+    """Count executions in a side table written by the task itself."""
+    from tests.models import Execution
+
+    Execution.objects.create(key=key)
+    if Execution.objects.filter(key=key).count() <= fail_first:
+        raise RuntimeError(f"failing attempt for {key}")
+    return key
+
+
+def flaky(key):
+    return record(key, fail_first=1)
+
+
+def uses_orm():
+    from django_simple_queue.models import Task
+
+    return Task.objects.count()

@@ -1,0 +1,253 @@
+"""The worker, run as a real ``manage.py task_worker`` process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from django_simple_queue.models import Task
+from django_simple_queue.utils import create_task
+from tests.conftest import wait_for
+from tests.factories import TaskFactory
+from tests.models import Execution
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_runs_a_task_and_stores_its_return_value(run_worker):
+    task_id = create_task("tests.tasks.add", {"a": 2, "b": 3})
+    out = run_worker()
+    task = Task.objects.get(id=task_id)
+    assert task.status == Task.COMPLETED, task.error
+    assert task.output == "5"
+    assert task.attempts == 1
+    assert task.started_at <= task.finished_at
+    assert task.worker_id.endswith(tuple("0123456789"))
+    assert f"claimed {task_id}" in out
+    assert f"finished {task_id}" in out
+
+
+def test_generator_output_is_streamed_and_joined(run_worker):
+    task_id = create_task("tests.tasks.count_up", {"n": 4})
+    run_worker()
+    assert Task.objects.get(id=task_id).output == "0;1;2;3;"
+
+
+def test_generator_yields_of_any_type_become_text(run_worker):
+    task_id = create_task("tests.tasks.yield_objects", {})
+    run_worker()
+    task = Task.objects.get(id=task_id)
+    assert task.status == Task.COMPLETED, task.error
+    assert task.output == "1{'a': 1}Nonebytes"
+
+
+def test_coroutine_function_runs_to_completion(run_worker):
+    task_id = create_task("tests.tasks.async_add", {"a": 20, "b": 22})
+    run_worker()
+    assert Task.objects.get(id=task_id).output == "42"
+
+
+def test_stdout_stderr_logging_and_raw_fd_go_to_log(run_worker):
+    task_id = create_task("tests.tasks.noisy", {})
+    run_worker()
+    task = Task.objects.get(id=task_id)
+    assert task.output == "done"
+    for line in ("to stdout", "to stderr", "a log record", "raw fd write"):
+        assert line in task.log
+
+
+def test_exception_fails_the_task_with_its_traceback_and_the_next_task_runs(run_worker):
+    bad = create_task("tests.tasks.fail", {"message": "kaboom"})
+    good = create_task("tests.tasks.add", {"a": 1})
+    run_worker()
+    bad_task = Task.objects.get(id=bad)
+    assert bad_task.status == Task.FAILED
+    assert "ValueError('kaboom')" in bad_task.error
+    assert "Traceback" in bad_task.error
+    assert Task.objects.get(id=good).status == Task.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("task", "args", "message"),
+    [
+        ("tests.nosuchmodule.task", "{}", "cannot be imported"),
+        ("tests.tasks.missing", "{}", "has no attribute 'missing'"),
+        ("tests.tasks.NOT_CALLABLE", "{}", "is not callable"),
+        ("tests.tasks.add", None, "missing required argument 'a'"),
+        ("tests.tasks.add", "not json", "not valid JSON"),
+        ("tests.tasks.add", "[1, 2]", "must be a JSON object"),
+        ("tests.tasks.add", '{"a": 1, "zzz": 2}', "unexpected argument 'zzz'"),
+        ("os.system", '{"command": "true"}', "not in the allowed list"),
+    ],
+)
+def test_poison_rows_fail_with_a_clear_error(run_worker, task, args, message):
+    poison = TaskFactory(task=task, args=args, max_attempts=3)
+    after = create_task("tests.tasks.add", {"a": 1})
+    run_worker()
+    poison.refresh_from_db()
+    assert poison.status == Task.FAILED
+    assert message in poison.error
+    assert poison.attempts == 1, "a permanent error is not retried"
+    assert Task.objects.get(id=after).status == Task.COMPLETED
+
+
+def test_process_exit_and_kill_fail_the_task_and_worker_survives(run_worker):
+    exited = create_task("tests.tasks.exit_process", {"code": 7})
+    killed = create_task("tests.tasks.kill_self", {})
+    after = create_task("tests.tasks.add", {"a": 1})
+    run_worker()
+    assert "exited with code 7" in Task.objects.get(id=exited).error
+    assert "killed by SIGKILL" in Task.objects.get(id=killed).error
+    assert Task.objects.get(id=exited).status == Task.FAILED
+    assert Task.objects.get(id=after).status == Task.COMPLETED
+
+
+def test_timeout_stops_the_child_and_fails_the_task(run_worker):
+    slow = create_task("tests.tasks.sleep", {"seconds": 60}, timeout=1)
+    after = create_task("tests.tasks.add", {"a": 1})
+    started = time.monotonic()
+    run_worker()
+    assert time.monotonic() - started < 20
+    task = Task.objects.get(id=slow)
+    assert task.status == Task.FAILED
+    assert "timed out after 1 seconds" in task.error
+    assert Task.objects.get(id=after).status == Task.COMPLETED
+
+
+def test_output_larger_than_the_limit_is_truncated_visibly(run_worker):
+    task_id = create_task("tests.tasks.print_lots", {"megabytes": 50})
+    run_worker(env={"DSQ_MAX_OUTPUT_SIZE": "1048576"})
+    task = Task.objects.get(id=task_id)
+    assert task.status == Task.COMPLETED
+    assert task.output == "printed"
+    assert len(task.log.encode()) < 1_100_000
+    assert "[truncated: more than 1048576 bytes]" in task.log
+
+
+def test_retries_until_success_and_keeps_every_attempts_error(run_worker):
+    task_id = create_task("tests.tasks.flaky", {"key": "f1"}, max_attempts=3)
+    run_worker()
+    task = Task.objects.get(id=task_id)
+    assert task.status == Task.COMPLETED
+    assert task.attempts == 2
+    assert Execution.objects.filter(key="f1").count() == 2
+    outcomes = [entry["outcome"] for entry in task.attempt_log]
+    assert outcomes == ["retrying", "completed"]
+    assert "failing attempt for f1" in task.attempt_log[0]["error"]
+
+
+def test_priority_then_age_orders_the_queue(run_worker):
+    low = create_task("tests.tasks.record", {"key": "low"})
+    high = create_task("tests.tasks.record", {"key": "high"}, priority=10)
+    older = create_task("tests.tasks.record", {"key": "mid1"}, priority=5)
+    newer = create_task("tests.tasks.record", {"key": "mid2"}, priority=5)
+    run_worker()
+    order = list(Execution.objects.order_by("id").values_list("key", flat=True))
+    assert order == ["high", "mid1", "mid2", "low"]
+    assert {low, high, older, newer} == set(Task.objects.filter(status=Task.COMPLETED).values_list("id", flat=True))
+
+
+def test_queue_option_runs_only_those_queues(run_worker):
+    mine = create_task("tests.tasks.add", {"a": 1}, queue="emails")
+    other = create_task("tests.tasks.add", {"a": 1}, queue="reports")
+    run_worker("--queue", "emails")
+    assert Task.objects.get(id=mine).status == Task.COMPLETED
+    assert Task.objects.get(id=other).status == Task.QUEUED
+
+
+def test_run_after_defers_a_task(run_worker):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    later = create_task("tests.tasks.add", {"a": 1}, run_after=timezone.now() + timedelta(hours=1))
+    run_worker()
+    assert Task.objects.get(id=later).status == Task.QUEUED
+
+
+def test_progress_is_recorded(run_worker):
+    task_id = create_task("tests.tasks.with_progress", {})
+    run_worker()
+    task = Task.objects.get(id=task_id)
+    assert task.output == "ab"
+    assert task.progress == 1.0
+    assert task.progress_message == "three quarters"
+
+
+def test_cancel_of_a_running_task_stops_its_child(start_worker):
+    from django_simple_queue import lifecycle
+
+    task_id = create_task("tests.tasks.sleep", {"seconds": 60})
+    proc = start_worker()
+    wait_for(lambda: Task.objects.filter(id=task_id, status=Task.PROGRESS).exists())
+    lifecycle.cancel(Task.objects.filter(id=task_id))
+    started = time.monotonic()
+    wait_for(lambda: Task.objects.filter(id=task_id, status=Task.CANCELLED).exists(), timeout=10)
+    assert time.monotonic() - started < 8
+    assert proc.poll() is None, "the worker keeps going"
+
+
+def test_sigterm_lets_running_task_finish_then_exits_0(start_worker):
+    task_id = create_task("tests.tasks.sleep", {"seconds": 1.5})
+    queued = create_task("tests.tasks.add", {"a": 1}, priority=-1)
+    proc = start_worker()
+    wait_for(lambda: Task.objects.filter(id=task_id, status=Task.PROGRESS).exists())
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert Task.objects.get(id=task_id).status == Task.COMPLETED
+    assert Task.objects.get(id=queued).status == Task.QUEUED, "no claim after the signal"
+
+
+def test_second_sigterm_requeues_running_task_at_once(start_worker):
+    task_id = create_task("tests.tasks.sleep", {"seconds": 60})
+    proc = start_worker()
+    wait_for(lambda: Task.objects.filter(id=task_id, status=Task.PROGRESS).exists())
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=10)
+    assert time.monotonic() - started < 3
+    assert proc.returncode == 0
+    task = Task.objects.get(id=task_id)
+    assert task.status == Task.QUEUED
+    assert task.attempts == 0
+
+
+def test_max_tasks_exits_after_n(start_worker):
+    ids = [create_task("tests.tasks.add", {"a": i}) for i in range(3)]
+    proc = start_worker("--max-tasks", "2")
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert Task.objects.filter(id__in=ids, status=Task.COMPLETED).count() == 2
+
+
+def test_concurrency_and_fresh_process_per_task(run_worker):
+    ids = [create_task("tests.tasks.record", {"key": f"c{i}"}) for i in range(6)]
+    run_worker("--concurrency", "3", "--max-tasks-per-child", "1")
+    assert Task.objects.filter(id__in=ids, status=Task.COMPLETED).count() == 6
+    assert Execution.objects.count() == 6
+
+
+def test_verbosity_zero_is_silent(run_worker):
+    create_task("tests.tasks.add", {"a": 1})
+    assert run_worker("-v", "0").strip() == ""
+
+
+def test_execute_task_runs_in_this_process_with_log_fd(tmp_path):
+    from django_simple_queue.worker import execute_task
+
+    task_id = create_task("tests.tasks.noisy", {})
+    path = tmp_path / "log.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    execute_task(task_id, log_fd=fd)
+    task = Task.objects.get(id=task_id)
+    assert task.status == Task.COMPLETED
+    assert task.output == "done"
+    assert "to stdout" in path.read_text()
+    assert json.loads(task.args) == {}
