@@ -80,16 +80,18 @@ def run(task: Task, sink: Sink) -> Outcome:
 
     signals.before_job.send(sender=Task, task=task)
     try:
-        with progress.reporting(sink.progress), ManagedEventLoop() as loop:
+        with progress.reporting(sink.progress):
             if inspect.isgeneratorfunction(func):
                 _drain(task, func(*args, **kwargs), sink)
                 return Outcome(ok=True)
             if inspect.isasyncgenfunction(func):
-                _drain_async(task, loop, func(*args, **kwargs), sink)
+                with ManagedEventLoop() as loop:
+                    _drain_async(task, loop, func(*args, **kwargs), sink)
                 return Outcome(ok=True)
             result = func(*args, **kwargs)
             if inspect.isawaitable(result):
-                result = loop.run_until_complete(result)
+                with ManagedEventLoop() as loop:
+                    result = loop.run_until_complete(result)
     except (Exception, SystemExit) as exc:
         return Outcome(ok=False, error=f"{exc!r}\n\n{traceback.format_exc()}", exception=exc)
     output = None if result is None else as_text(result)

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `make test`: lint, the whole suite on SQLite and PostgreSQL, on Django 5.2 (Python 3.11+) and on
+# Django 6.x (Python 3.12+, where such an interpreter exists), then the built wheel in a fresh venv.
+# Starts a throwaway PostgreSQL server (as the postgres user when run as root) and stops it again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENVS=$ROOT/.venv
+mkdir -p "$VENVS" artifacts
+
+find_python() {  # find_python MIN_MINOR: a python3 of at least 3.MIN_MINOR, or nothing
+    local min=$1 candidate
+    for candidate in "python3.$min" "$(pyenv prefix "3.$min" 2>/dev/null | head -n 1)/bin/python3" \
+        python3.13 python3.12 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c "import sys; sys.exit(sys.version_info < (3, $min))" 2>/dev/null; then
+            command -v "$candidate"
+            return
+        fi
+    done
+}
+
+make_venv() {  # make_venv NAME PYTHON DJANGO_SPEC EXTRA...
+    local venv=$VENVS/$1 python=$2 django=$3
+    shift 3
+    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$venv/bin/python" -m pip install -q -e ".[test,lint]" "$django" "$@"
+}
+
+PY311=$(find_python 11)
+PY312=$(find_python 12)
+[ -n "$PY311" ] || { echo "make test needs Python 3.11 or newer" >&2; exit 1; }
+
+echo "== installing: Django 5.2 on $("$PY311" --version)"
+make_venv dj52 "$PY311" "Django>=5.2,<5.3" "django-tasks>=0.7"
+if [ -n "$PY312" ]; then
+    echo "== installing: Django 6.x on $("$PY312" --version)"
+    make_venv dj6 "$PY312" "Django>=6.0,<7"
+else
+    echo "== no Python 3.12+ here: Django 6.x is not tested"
+fi
+
+echo "== lint"
+"$VENVS/dj52/bin/ruff" check .
+"$VENVS/dj52/bin/ruff" format --check django_simple_queue admin_ext
+"$VENVS/dj52/bin/mypy"
+
+PGDATA_DIR=$(mktemp -d /tmp/dsq-test-pg.XXXXXX)
+PGPORT_FREE=$("$PY311" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cleanup() { bash scripts/pg.sh stop "$PGDATA_DIR" || true; rm -rf "$PGDATA_DIR"; }
+trap cleanup EXIT
+bash scripts/pg.sh start "$PGDATA_DIR" "$PGPORT_FREE"
+export PGHOST=127.0.0.1 PGPORT=$PGPORT_FREE PGUSER=postgres PGDATABASE=dsq DSQ_PGDATA=$PGDATA_DIR
+
+status=0
+for venv in dj52 dj6; do
+    [ -x "$VENVS/$venv/bin/python" ] || continue
+    [ "$venv" = dj6 ] && [ -z "$PY312" ] && continue
+    for db in sqlite postgres; do
+        echo "== tests: $venv on $db"
+        DSQ_TEST_DB=$db "$VENVS/$venv/bin/python" -m pytest -q "$@" || status=1
+    done
+done
+
+echo "== the built wheel in a fresh virtualenv"
+bash scripts/wheel_check.sh "$PY311" || status=1
+exit $status
