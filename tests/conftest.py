@@ -76,7 +76,9 @@ def run_worker(start_worker: Callable[..., subprocess.Popen[str]]) -> Callable[.
     return run
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 15, interval: float = 0.05) -> object:
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 15, interval: float = 0.05
+) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

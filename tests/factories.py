@@ -39,4 +39,6 @@ class TaskFactory(factory.django.DjangoModelFactory):
             started_at=factory.LazyFunction(timezone.now),
             finished_at=factory.LazyFunction(timezone.now),
         )
-        cancelled = factory.Trait(status=Task.CANCELLED, finished_at=factory.LazyFunction(timezone.now))
+        cancelled = factory.Trait(
+            status=Task.CANCELLED, finished_at=factory.LazyFunction(timezone.now)
+        )

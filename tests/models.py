@@ -7,3 +7,6 @@ class Execution(models.Model):
     key = models.CharField(max_length=100, db_index=True)
     pid = models.IntegerField(null=True)
     at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key

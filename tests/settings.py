@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -57,6 +58,7 @@ TEMPLATES = [
     }
 ]
 
+DATABASES: dict[str, dict[str, Any]]
 if os.environ.get("DSQ_TEST_DB", "sqlite") == "postgres":
     DATABASES = {
         "default": {
@@ -70,7 +72,9 @@ if os.environ.get("DSQ_TEST_DB", "sqlite") == "postgres":
     }
 else:
     # A file, not :memory:, so that worker processes see the same database.
-    _sqlite = os.environ.get("DSQ_DB_NAME") or str(Path(tempfile.gettempdir()) / f"dsq-test-{os.getpid()}.sqlite3")
+    _sqlite = os.environ.get("DSQ_DB_NAME") or str(
+        Path(tempfile.gettempdir()) / f"dsq-test-{os.getpid()}.sqlite3"
+    )
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -109,4 +113,6 @@ LOGGING = {
     "loggers": {"django_simple_queue": {"handlers": ["console"], "level": "INFO"}},
 }
 DJANGO_SIMPLE_QUEUE_MAX_OUTPUT_SIZE = int(os.environ.get("DSQ_MAX_OUTPUT_SIZE", 10 * 1024 * 1024))
-SILENCED_SYSTEM_CHECKS = ["django_simple_queue.W002"]  # ALLOWED_TASKS above lists broken paths on purpose
+SILENCED_SYSTEM_CHECKS = [
+    "django_simple_queue.W002"
+]  # ALLOWED_TASKS above lists broken paths on purpose

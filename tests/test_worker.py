@@ -148,7 +148,9 @@ def test_priority_then_age_orders_the_queue(run_worker):
     run_worker()
     order = list(Execution.objects.order_by("id").values_list("key", flat=True))
     assert order == ["high", "mid1", "mid2", "low"]
-    assert {low, high, older, newer} == set(Task.objects.filter(status=Task.COMPLETED).values_list("id", flat=True))
+    assert {low, high, older, newer} == set(
+        Task.objects.filter(status=Task.COMPLETED).values_list("id", flat=True)
+    )
 
 
 def test_queue_option_runs_only_those_queues(run_worker):
