@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, TextField, Value
+from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
@@ -273,3 +273,20 @@ def requeue_copies(queryset: Any, *, enqueued_by: str = "") -> list[Task]:
         for task in queryset.exclude(status=Task.PROGRESS)
     ]
     return Task.objects.bulk_create(copies)
+
+
+def prunable(cutoff: datetime, statuses: Sequence[int]) -> Any:
+    """Finished tasks with one of ``statuses`` that finished (or, for old rows, changed) before ``cutoff``."""
+    finished = Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, modified__lt=cutoff)
+    return Task.objects.filter(status__in=[s for s in statuses if s in Task.FINISHED]).filter(finished)
+
+
+def prune(cutoff: datetime, statuses: Sequence[int], *, batch_size: int = 1000) -> int:
+    """Delete what ``prunable`` selects, ``batch_size`` rows per statement; return the count."""
+    deleted = 0
+    while True:
+        ids = list(prunable(cutoff, statuses).values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        # delete(), not a raw DELETE: copies made by requeue_copies get requeued_from = NULL.
+        deleted += Task.objects.filter(id__in=ids).delete()[1].get(Task._meta.label, 0)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from django_simple_queue.models import Task
+from tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def prune(*args):
+    out = StringIO()
+    call_command("task_prune", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_prune_deletes_only_finished_tasks_older_than_the_age():
+    old = timezone.now() - timedelta(days=40)
+    old_done = TaskFactory(completed=True, finished_at=old)
+    old_failed = TaskFactory(failed=True, finished_at=old)
+    recent = TaskFactory(completed=True)
+    queued = TaskFactory()
+    running = TaskFactory(running=True)
+    assert "2 tasks deleted" in prune("--older-than", "30d", "--batch-size", "1")
+    remaining = set(Task.objects.values_list("id", flat=True))
+    assert remaining == {recent.id, queued.id, running.id}
+    assert not {old_done.id, old_failed.id} & remaining
+
+
+def test_prune_by_status_and_dry_run():
+    old = timezone.now() - timedelta(hours=5)
+    TaskFactory(completed=True, finished_at=old)
+    failed = TaskFactory(failed=True, finished_at=old)
+    assert "1 tasks would be deleted" in prune(
+        "--older-than", "1h", "--status", "failed", "--dry-run"
+    )
+    assert Task.objects.count() == 2
+    prune("--older-than", "1h", "--status", "failed")
+    assert not Task.objects.filter(id=failed.id).exists()
+    assert Task.objects.count() == 1
+
+
+def test_prune_keeps_requeued_copies():
+    old = timezone.now() - timedelta(days=40)
+    original = TaskFactory(failed=True, finished_at=old)
+    copy = TaskFactory(requeued_from=original)
+    prune()
+    copy.refresh_from_db()
+    assert copy.requeued_from is None
+
+
+def test_prune_rejects_a_bad_age():
+    with pytest.raises(CommandError, match="such as 30d"):
+        prune("--older-than", "soon")

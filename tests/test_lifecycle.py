@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from django_simple_queue import lifecycle, signals
+from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.models import Task
+from tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_claim_marks_tasks_in_progress_with_a_token_and_counts_the_attempt():
+    TaskFactory.create_batch(3)
+    claimed = lifecycle.claim("host:1", limit=2, pid=1)
+    assert len(claimed) == 2
+    for task in claimed:
+        assert task.status == Task.PROGRESS
+        assert task.attempts == 1
+        assert task.claim_token is not None
+        assert task.worker_id == "host:1"
+        assert task.heartbeat_at is not None
+    assert Task.objects.queued().count() == 1
+
+
+def test_claim_skips_deferred_and_other_queues():
+    TaskFactory(run_after=timezone.now() + timedelta(minutes=1))
+    TaskFactory(queue="other")
+    assert lifecycle.claim("w", queues=["default"]) == []
+    assert [t.queue for t in lifecycle.claim("w")] == ["other"]
+
+
+def test_finish_is_fenced_by_the_claim_token():
+    TaskFactory(max_attempts=2)
+    (task,) = lifecycle.claim("w")
+    stale_copy = Task.objects.get(id=task.id)
+    # Another worker rescued and re-claimed it: the first worker's outcome must not land.
+    Task.objects.filter(id=task.id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert lifecycle.rescue_stale()
+    (reclaimed,) = lifecycle.claim("w2")
+    assert lifecycle.finish(stale_copy, Outcome(ok=True, output="late")) is None
+    assert lifecycle.finish(reclaimed, Outcome(ok=True, output="fresh")) == Task.COMPLETED
+    task.refresh_from_db()
+    assert task.output == "fresh"
+
+
+def test_failure_retries_while_attempts_remain_with_backoff(settings):
+    settings.DJANGO_SIMPLE_QUEUE_RETRY_BACKOFF = 10
+    TaskFactory(max_attempts=2)
+    (task,) = lifecycle.claim("w")
+    before = timezone.now()
+    assert lifecycle.finish(task, Outcome(ok=False, error="first")) == Task.QUEUED
+    task.refresh_from_db()
+    assert before + timedelta(seconds=5) <= task.run_after <= before + timedelta(seconds=11)
+    assert task.error == "first"
+    Task.objects.filter(id=task.id).update(run_after=None)
+    (task,) = lifecycle.claim("w")
+    assert lifecycle.finish(task, Outcome(ok=False, error="second")) == Task.FAILED
+    task.refresh_from_db()
+    assert [entry["error"] for entry in task.attempt_log] == ["first", "second"]
+    assert task.finished_at is not None
+
+
+def test_permanent_failure_is_not_retried():
+    TaskFactory(max_attempts=5)
+    (task,) = lifecycle.claim("w")
+    assert lifecycle.finish(task, Outcome(ok=False, error="bad row", permanent=True)) == Task.FAILED
+
+
+def test_signals_fire_once_with_the_final_state():
+    seen = []
+
+    def success(sender, task, **kwargs):
+        seen.append(("success", task.status))
+
+    def failure(sender, task, error, **kwargs):
+        seen.append(("failure", task.status, error))
+
+    signals.on_success.connect(success)
+    signals.on_failure.connect(failure)
+    try:
+        TaskFactory.create_batch(2)
+        first, second = lifecycle.claim("w", limit=2)
+        lifecycle.finish(first, Outcome(ok=True, output="1"))
+        boom = ValueError("x")
+        lifecycle.finish(second, Outcome(ok=False, error="x", exception=boom))
+    finally:
+        signals.on_success.disconnect(success)
+        signals.on_failure.disconnect(failure)
+    assert seen == [("success", Task.COMPLETED), ("failure", Task.FAILED, boom)]
+
+
+def test_output_is_truncated_with_a_visible_marker(settings):
+    settings.DJANGO_SIMPLE_QUEUE_MAX_OUTPUT_SIZE = 10
+    TaskFactory()
+    (task,) = lifecycle.claim("w")
+    lifecycle.finish(task, Outcome(ok=True, output="é" * 20))
+    task.refresh_from_db()
+    assert task.output.startswith("ééééé\n… [truncated: more than 10 bytes]")
+
+
+def test_rescue_fails_a_task_without_attempts_left_saying_where_it_ran():
+    TaskFactory(
+        running=True, worker_id="box:42", heartbeat_at=timezone.now() - timedelta(minutes=5)
+    )
+    (rescued,) = lifecycle.rescue_stale()
+    rescued.refresh_from_db()
+    assert rescued.status == Task.FAILED
+    assert "Worker box:42 was lost" in rescued.error
+    assert "no heartbeat since" in rescued.error
+
+
+def test_rescue_requeues_a_task_with_attempts_left_and_leaves_fresh_claims():
+    stale = TaskFactory(
+        running=True, max_attempts=3, heartbeat_at=timezone.now() - timedelta(minutes=5)
+    )
+    fresh = TaskFactory(running=True)
+    assert [t.id for t in lifecycle.rescue_stale()] == [stale.id]
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stale.status == Task.QUEUED
+    assert stale.attempts == 1
+    assert fresh.status == Task.PROGRESS
+
+
+def test_cancel_queued_at_once_and_running_by_request():
+    queued = TaskFactory()
+    running = TaskFactory(running=True)
+    done = TaskFactory(completed=True)
+    assert lifecycle.cancel(Task.objects.all()) == (1, 1)
+    queued.refresh_from_db()
+    running.refresh_from_db()
+    done.refresh_from_db()
+    assert queued.status == Task.CANCELLED
+    assert running.status == Task.PROGRESS and running.cancel_requested
+    assert done.status == Task.COMPLETED
+
+
+def test_enqueue_again_only_touches_finished_tasks():
+    failed = TaskFactory(failed=True, attempts=3)
+    running = TaskFactory(running=True)
+    assert lifecycle.enqueue_again(Task.objects.all()) == 1
+    failed.refresh_from_db()
+    running.refresh_from_db()
+    assert failed.status == Task.QUEUED and failed.attempts == 0
+    assert running.status == Task.PROGRESS
+
+
+def test_requeue_copies_keeps_the_original_as_history():
+    original = TaskFactory(failed=True, queue="q", priority=3)
+    (copy,) = lifecycle.requeue_copies(Task.objects.filter(id=original.id), enqueued_by="ann")
+    copy.refresh_from_db()
+    original.refresh_from_db()
+    assert copy.status == Task.QUEUED and copy.requeued_from == original
+    assert (copy.task, copy.args, copy.queue, copy.priority) == (
+        original.task,
+        original.args,
+        "q",
+        3,
+    )
+    assert copy.enqueued_by == "ann"
+    assert original.status == Task.FAILED
+
+
+def test_release_puts_a_claim_back_without_counting_the_attempt():
+    TaskFactory()
+    (task,) = lifecycle.claim("w")
+    assert lifecycle.release([task]) == 1
+    task.refresh_from_db()
+    assert task.status == Task.QUEUED and task.attempts == 0 and task.claim_token is None

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+
+import pytest
+
+from django_simple_queue import monitor
+from django_simple_queue.models import Task
+from tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_detect_orphaned_tasks_fails_dead_same_host_pids_only():
+    host = socket.gethostname()
+    dead = TaskFactory(running=True, worker_pid=dead_pid(), worker_id=f"{host}:1")
+    legacy = TaskFactory(running=True, worker_pid=dead_pid(), worker_id="")
+    alive = TaskFactory(running=True, worker_pid=os.getpid(), worker_id=f"{host}:2")
+    elsewhere = TaskFactory(running=True, worker_pid=dead_pid(), worker_id="otherhost:1")
+    monitor.detect_orphaned_tasks()
+    for task in (dead, legacy, alive, elsewhere):
+        task.refresh_from_db()
+    assert dead.status == Task.FAILED and dead.worker_pid is None
+    assert dead.error.endswith("no longer running")
+    assert legacy.status == Task.FAILED
+    assert alive.status == Task.PROGRESS
+    assert elsewhere.status == Task.PROGRESS
+
+
+def test_handle_subprocess_exit():
+    ok = TaskFactory(running=True)
+    bad = TaskFactory(running=True)
+    monitor.handle_subprocess_exit(ok.id, 0)
+    monitor.handle_subprocess_exit(bad.id, 9)
+    ok.refresh_from_db()
+    bad.refresh_from_db()
+    assert ok.status == Task.PROGRESS
+    assert bad.status == Task.FAILED and "exited with code 9" in bad.error
+
+
+def test_handle_task_timeout_fails_with_timeout_error():
+    errors = []
+    from django_simple_queue import signals
+
+    def failure(sender, task, error, **kwargs):
+        errors.append(error)
+
+    signals.on_failure.connect(failure)
+    try:
+        task = TaskFactory(running=True)
+        monitor.handle_task_timeout(task.id, 5)
+    finally:
+        signals.on_failure.disconnect(failure)
+    task.refresh_from_db()
+    assert task.status == Task.FAILED
+    assert "Task timed out after 5 seconds" in task.error
+    assert isinstance(errors[0], TimeoutError)
