@@ -80,7 +80,7 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": _sqlite,
             "TEST": {"NAME": _sqlite},
-            "OPTIONS": {"timeout": 30},
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
         }
     }
 
