@@ -12,7 +12,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django_simple_queue import conf
-from django_simple_queue.exceptions import InvalidTaskArguments, InvalidTaskPath, TaskNotAllowedError
+from django_simple_queue.exceptions import (
+    InvalidTaskArguments,
+    InvalidTaskPath,
+    TaskNotAllowedError,
+)
 
 
 def import_callable(path: str) -> Callable[..., Any]:

@@ -18,7 +18,11 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from django_simple_queue import callables, progress, signals
-from django_simple_queue.exceptions import InvalidTaskArguments, InvalidTaskPath, TaskNotAllowedError
+from django_simple_queue.exceptions import (
+    InvalidTaskArguments,
+    InvalidTaskPath,
+    TaskNotAllowedError,
+)
 from django_simple_queue.lifecycle import Outcome, truncate
 from django_simple_queue.models import Task
 

@@ -329,10 +329,8 @@ class Worker:
 
     def _shutdown_children(self) -> None:
         for child in self.children:
-            try:
+            with contextlib.suppress(OSError):
                 child.conn.send(None)
-            except OSError:
-                pass
         deadline = time.monotonic() + 2
         for child in self.children:
             child.process.join(max(deadline - time.monotonic(), 0))
