@@ -104,6 +104,7 @@ def run(task: Task, sink: Sink) -> Outcome:
 
 
 def _step(task: Task, value: Any, iteration: int, sink: Sink) -> None:
+    signals.before_loop.send(sender=Task, task=task, iteration=iteration)
     if isinstance(value, progress.Progress):
         progress.set_progress(value.fraction, value.message)
     else:
@@ -112,21 +113,13 @@ def _step(task: Task, value: Any, iteration: int, sink: Sink) -> None:
 
 
 def _drain(task: Task, generator: Iterator[Any], sink: Sink) -> None:
-    iteration = 0
-    while True:
-        signals.before_loop.send(sender=Task, task=task, iteration=iteration)
-        try:
-            value = next(generator)
-        except StopIteration:
-            return
+    for iteration, value in enumerate(generator):
         _step(task, value, iteration, sink)
-        iteration += 1
 
 
 def _drain_async(task: Task, loop: asyncio.AbstractEventLoop, agen: Any, sink: Sink) -> None:
     iteration = 0
     while True:
-        signals.before_loop.send(sender=Task, task=task, iteration=iteration)
         try:
             value = loop.run_until_complete(agen.__anext__())
         except StopAsyncIteration:

@@ -28,7 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "import_export",
     "django_simple_queue",
-    "tests",
+    "tests.apps.TestsConfig",
 ]
 
 MIDDLEWARE = [
@@ -100,6 +100,7 @@ DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {
     "tests.tasks.print_lots",
     "tests.tasks.flaky",
     "tests.tasks.uses_orm",
+    "tests.tasks.connection_state",
     "tests.tasks.NOT_CALLABLE",
     "tests.tasks.missing",
     "tests.nosuchmodule.task",

@@ -97,3 +97,10 @@ def uses_orm():
     from django_simple_queue.models import Task
 
     return Task.objects.count()
+
+
+def connection_state():
+    """Whether this process inherited an open database connection (it must not)."""
+    from django.db import connection
+
+    return "open" if connection.connection is not None else "closed"

@@ -253,3 +253,31 @@ def test_execute_task_runs_in_this_process_with_log_fd(tmp_path):
     assert task.output == "done"
     assert "to stdout" in path.read_text()
     assert json.loads(task.args) == {}
+
+
+def test_signals_fire_as_the_originals_do(run_worker, tmp_path):
+    log = tmp_path / "signals.log"
+    ok = create_task("tests.tasks.count_up", {"n": 2})
+    bad = create_task("tests.tasks.fail", {})
+    run_worker(env={"DSQ_SIGNAL_LOG": str(log)})
+    lines = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]
+    assert lines == [
+        f"before_job {ok} In progress",
+        f"before_loop {ok} 0",
+        f"after_loop {ok} 0 0;",
+        f"before_loop {ok} 1",
+        f"after_loop {ok} 1 1;",
+        f"on_success {ok} Completed",
+        f"before_job {bad} In progress",
+        f"on_failure {bad} Failed ValueError",
+    ]
+
+
+def test_children_inherit_no_database_connection_and_can_use_the_orm(run_worker):
+    state = create_task("tests.tasks.connection_state", {})
+    orm = create_task("tests.tasks.uses_orm", {})
+    run_worker("--concurrency", "2")
+    assert Task.objects.get(id=state).output == "closed"
+    orm_task = Task.objects.get(id=orm)
+    assert orm_task.status == Task.COMPLETED, orm_task.error
+    assert orm_task.output == "2"
