@@ -90,6 +90,8 @@ class Child:
     process: Any
     conn: Connection
     log_path: str
+    max_tasks: int
+    runs: int = 0
     task: Task | None = None
     started: float = 0.0
     deadline: float | None = None
@@ -102,8 +104,15 @@ class Child:
     def busy(self) -> bool:
         return self.task is not None
 
+    @property
+    def idle(self) -> bool:
+        """Free for another task: not busy, alive, and not about to exit after its last task."""
+        spent = 0 < self.max_tasks <= self.runs
+        return not self.busy and not spent and self.process.is_alive()
+
     def start(self, task: Task, timeout: int | None) -> None:
         self.task = task
+        self.runs += 1
         self.started = time.monotonic()
         self.deadline = self.started + timeout if timeout else None
         self.stop_reason = None
@@ -143,5 +152,5 @@ def spawn(count: int, max_tasks: int) -> list[Child]:
         )
         process.start()
         child_conn.close()
-        children.append(Child(process=process, conn=parent_conn, log_path=log_path))
+        children.append(Child(process=process, conn=parent_conn, log_path=log_path, max_tasks=max_tasks))
     return children

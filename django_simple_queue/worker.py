@@ -202,10 +202,10 @@ class Worker:
             if self.burst and not self._busy():
                 self.stopping_since = time.monotonic()
             return 0
-        idle = [child for child in self.children if not child.busy and child.process.is_alive()]
+        idle = [child for child in self.children if child.idle]
         if len(idle) < len(tasks):
             self.children += spawn(len(tasks) - len(idle), self.max_tasks_per_child)
-            idle = [child for child in self.children if not child.busy and child.process.is_alive()]
+            idle = [child for child in self.children if child.idle]
         for task, child in zip(tasks, idle, strict=False):
             self.claimed += 1
             self.buffers[task.id] = []
