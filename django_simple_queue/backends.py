@@ -35,7 +35,11 @@ from django_simple_queue._compat import (
     task_finished,
     task_started,
 )
-from django_simple_queue.exceptions import InvalidTaskArguments, InvalidTaskPath, TaskNotAllowedError
+from django_simple_queue.exceptions import (
+    InvalidTaskArguments,
+    InvalidTaskPath,
+    TaskNotAllowedError,
+)
 from django_simple_queue.models import Task as TaskRow
 
 logger = logging.getLogger("django_simple_queue")
@@ -49,11 +53,11 @@ STATUSES = {
 }
 
 
-class TaskCancelled(Exception):  # noqa: N818 (named like Django's own outcomes, not an error)
+class TaskCancelled(Exception):
     """The class reported in ``TaskResult.errors`` for a task cancelled by staff."""
 
 
-class WorkerLost(Exception):  # noqa: N818
+class WorkerLost(Exception):
     """The class reported for an attempt whose process died or whose worker was lost."""
 
 
@@ -70,7 +74,7 @@ def class_path(cls: type) -> str:
 
 
 def json_safe(value: Any, what: str) -> Any:
-    """``value`` as JSON would give it back (tuples become lists …); TypeError if it has no JSON form."""
+    """``value`` as JSON gives it back (tuples become lists …); TypeError if it has no JSON form."""
     try:
         return json.loads(json.dumps(normalize_json(value)))
     except (TypeError, ValueError) as exc:
@@ -168,15 +172,21 @@ def load_task(row: TaskRow) -> Task:
     """
     task = _import_task(row.task)
     if not isinstance(task, Task):
-        raise TaskNotAllowedError(f"'{row.task}' is not a Django @task, so it cannot run through a Tasks backend.")
+        raise TaskNotAllowedError(
+            f"'{row.task}' is not a Django @task, so it cannot run through a Tasks backend."
+        )
     if task.backend != row.backend:
-        raise TaskNotAllowedError(f"'{row.task}' belongs to the Tasks backend '{task.backend}', not '{row.backend}'.")
+        raise TaskNotAllowedError(
+            f"'{row.task}' belongs to the Tasks backend '{task.backend}', not '{row.backend}'."
+        )
     try:
         backend = task_backends[row.backend]
     except InvalidTaskBackend as exc:
         raise TaskNotAllowedError(f"No Tasks backend '{row.backend}' in settings.TASKS.") from exc
     if not isinstance(backend, DatabaseBackend):
-        raise TaskNotAllowedError(f"Tasks backend '{row.backend}' is not a django-simple-queue DatabaseBackend.")
+        raise TaskNotAllowedError(
+            f"Tasks backend '{row.backend}' is not a django-simple-queue DatabaseBackend."
+        )
     # The row may have been enqueued with .using(): report what it was enqueued with.
     return task.using(priority=row.priority, queue_name=row.queue, run_after=row.run_after)
 
@@ -195,8 +205,11 @@ def _errors(row: TaskRow) -> list[TaskError]:
         else:
             path = entry.get("exception_class") or class_path(WorkerLost)
         errors.append(TaskError(exception_class_path=path, traceback=entry.get("error") or ""))
-    if row.status == TaskRow.CANCELLED and not any(e.exception_class_path == class_path(TaskCancelled) for e in errors):
-        errors.append(TaskError(exception_class_path=class_path(TaskCancelled), traceback="The task was cancelled."))
+    cancelled = class_path(TaskCancelled)
+    if row.status == TaskRow.CANCELLED and all(e.exception_class_path != cancelled for e in errors):
+        errors.append(
+            TaskError(exception_class_path=cancelled, traceback="The task was cancelled.")
+        )
     return errors
 
 
@@ -207,7 +220,7 @@ def build_result(row: TaskRow, task: Task) -> TaskResult:
     if row.status == TaskRow.PROGRESS:
         worker_ids.append(row.worker_id)
     started = _parse(history[0].get("started")) if history else None
-    result = TaskResult(
+    result: TaskResult = TaskResult(
         task=task,
         id=str(row.id),
         status=STATUSES[row.status],
@@ -263,6 +276,7 @@ def send_finished(row: TaskRow) -> None:
     except (InvalidTaskPath, TaskNotAllowedError):
         return
     result = build_result(row, task)
-    for receiver, response in task_finished.send_robust(type(task.get_backend()), task_result=result):
+    sender = type(task.get_backend())
+    for receiver, response in task_finished.send_robust(sender, task_result=result):
         if isinstance(response, Exception):
             logger.error("task_finished receiver %r failed for %s: %r", receiver, row.id, response)

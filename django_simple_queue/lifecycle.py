@@ -123,17 +123,17 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(0.5, 1.0))
 
 
-def _history(task: Task, now: datetime, outcome_label: str, outcome: Outcome) -> list[dict[str, Any]]:
-    exc = outcome.exception
+def _history(task: Task, now: datetime, label: str, outcome: Outcome) -> list[dict[str, Any]]:
+    exc = type(outcome.exception) if outcome.exception is not None else None
     entry = {
         "attempt": task.attempts,
         "worker": task.worker_id,
         "started": task.started_at.isoformat() if task.started_at else None,
         "finished": now.isoformat(),
-        "outcome": outcome_label,
+        "outcome": label,
         "error": outcome.error,
         # Django's Tasks API reports the class of each attempt's exception.
-        "exception_class": f"{type(exc).__module__}.{type(exc).__qualname__}" if exc is not None else None,
+        "exception_class": f"{exc.__module__}.{exc.__qualname__}" if exc is not None else None,
     }
     return [*list(task.attempt_log or []), entry]
 

@@ -40,7 +40,11 @@ def flaky(context, fail_until):
     """Fail until attempt ``fail_until``, then return what the context says."""
     if context.attempt < fail_until:
         raise RuntimeError(f"attempt {context.attempt} fails")
-    return {"attempt": context.attempt, "id": context.task_result.id, "workers": context.task_result.worker_ids}
+    return {
+        "attempt": context.attempt,
+        "id": context.task_result.id,
+        "workers": context.task_result.worker_ids,
+    }
 
 
 @task

@@ -15,10 +15,16 @@ if not (importlib.util.find_spec("django.tasks") or importlib.util.find_spec("dj
         allow_module_level=True,
     )
 
-from django.db import transaction
+from asgiref.sync import sync_to_async
+from django.db import connections, transaction
 from django.utils import timezone
 
-from django_simple_queue._compat import InvalidTask, TaskResultDoesNotExist, TaskResultStatus, task_backends
+from django_simple_queue._compat import (
+    InvalidTask,
+    TaskResultDoesNotExist,
+    TaskResultStatus,
+    task_backends,
+)
 from django_simple_queue.backends import DatabaseBackend, TaskCancelled, WorkerLost
 from django_simple_queue.lifecycle import cancel
 from django_simple_queue.models import Task
@@ -28,6 +34,19 @@ from tests.models import Execution
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def run_async(coro):
+    """Run ``coro``, then close the connection that sync_to_async's thread opened (PostgreSQL
+    would not drop the test database while it is open)."""
+
+    async def main():
+        try:
+            return await coro
+        finally:
+            await sync_to_async(connections.close_all)()
+
+    return asyncio.run(main())
+
+
 def backend() -> DatabaseBackend:
     return task_backends["default"]
 
@@ -35,7 +54,9 @@ def backend() -> DatabaseBackend:
 def test_backend_declares_what_it_supports():
     b = backend()
     assert isinstance(b, DatabaseBackend)
-    assert b.supports_defer and b.supports_priority and b.supports_get_result and b.supports_async_task
+    assert (
+        b.supports_defer and b.supports_priority and b.supports_get_result and b.supports_async_task
+    )
 
 
 def test_enqueue_stores_a_row_and_returns_a_ready_result():
@@ -176,13 +197,13 @@ def test_priority_orders_the_queue(run_worker):
 
 
 def test_async_task_and_async_api(run_worker):
-    result = asyncio.run(backend_tasks.async_add.aenqueue(40, 2))
+    result = run_async(backend_tasks.async_add.aenqueue(40, 2))
     assert result.status == TaskResultStatus.READY
     run_worker()
-    fetched = asyncio.run(backend_tasks.async_add.aget_result(result.id))
+    fetched = run_async(backend_tasks.async_add.aget_result(result.id))
     assert fetched.status == TaskResultStatus.SUCCESSFUL, fetched.errors
     assert fetched.return_value == 42
-    asyncio.run(result.arefresh())
+    run_async(result.arefresh())
     assert result.return_value == 42
 
 
@@ -201,7 +222,7 @@ def test_unknown_ids_raise_does_not_exist():
         with pytest.raises(TaskResultDoesNotExist):
             backend().get_result(bad)
     with pytest.raises(TaskResultDoesNotExist):
-        asyncio.run(backend().aget_result(str(uuid.uuid4())))
+        run_async(backend().aget_result(str(uuid.uuid4())))
 
 
 def test_rows_of_create_task_are_not_results():
@@ -211,8 +232,12 @@ def test_rows_of_create_task_are_not_results():
 
 
 def test_worker_refuses_rows_that_are_not_tasks_of_this_backend(run_worker):
-    plain = Task.objects.create(task="tests.backend_tasks.plain_function", args="{}", backend="default")
-    other = Task.objects.create(task="tests.backend_tasks.add", args='{"a": 1}', backend="elsewhere")
+    plain = Task.objects.create(
+        task="tests.backend_tasks.plain_function", args="{}", backend="default"
+    )
+    other = Task.objects.create(
+        task="tests.backend_tasks.add", args='{"a": 1}', backend="elsewhere"
+    )
     os_call = Task.objects.create(task="os.getcwd", args="{}", backend="default")
     run_worker()
     for row in (plain, other, os_call):
@@ -225,7 +250,15 @@ def test_worker_refuses_rows_that_are_not_tasks_of_this_backend(run_worker):
 def test_lost_attempt_is_reported_as_worker_lost():
     result = backend_tasks.add.enqueue(1)
     Task.objects.filter(id=result.id).update(
-        attempt_log=[{"attempt": 1, "worker": "w:1", "outcome": "failed", "error": "lost", "exception_class": None}]
+        attempt_log=[
+            {
+                "attempt": 1,
+                "worker": "w:1",
+                "outcome": "failed",
+                "error": "lost",
+                "exception_class": None,
+            }
+        ]
     )
     result.refresh()
     assert result.errors[0].exception_class is WorkerLost
