@@ -62,11 +62,14 @@ def as_text(value: Any) -> str:
 
 def prepare(task: Task) -> tuple[Callable[..., Any], list[Any], dict[str, Any]]:
     """The callable and its arguments, or a permanent error (not allowed, poison row)."""
-    func = callables.resolve(task.task)
     if task.backend:
-        from django_simple_queue.backends import prepare_call
-
-        return prepare_call(task, func)
+        # Django's @task objects are allowed by construction; backends.load_task refuses the rest.
+        try:
+            from django_simple_queue.backends import prepare_call
+        except ImportError as exc:
+            raise InvalidTaskPath(f"'{task.task}' needs Django's Tasks API: {exc}") from exc
+        return prepare_call(task)
+    func = callables.resolve(task.task)
     kwargs = callables.load_args(task.args)
     try:
         callables.bind(func, kwargs)

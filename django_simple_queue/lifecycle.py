@@ -123,14 +123,17 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(0.5, 1.0))
 
 
-def _history(task: Task, now: datetime, outcome_label: str, error: str | None) -> list[dict[str, Any]]:
+def _history(task: Task, now: datetime, label: str, outcome: Outcome) -> list[dict[str, Any]]:
+    exc = type(outcome.exception) if outcome.exception is not None else None
     entry = {
         "attempt": task.attempts,
         "worker": task.worker_id,
         "started": task.started_at.isoformat() if task.started_at else None,
         "finished": now.isoformat(),
-        "outcome": outcome_label,
-        "error": error,
+        "outcome": label,
+        "error": outcome.error,
+        # Django's Tasks API reports the class of each attempt's exception.
+        "exception_class": f"{exc.__module__}.{exc.__qualname__}" if exc is not None else None,
     }
     return [*list(task.attempt_log or []), entry]
 
@@ -155,7 +158,7 @@ def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int 
         "modified": now,
         "heartbeat_at": None,
         "worker_pid": None,
-        "attempt_log": _history(task, now, label, outcome.error),
+        "attempt_log": _history(task, now, label, outcome),
     }
     if status == Task.QUEUED:
         changes.update(claim_token=None, run_after=now + retry_delay(task.attempts), error=outcome.error)
@@ -176,7 +179,18 @@ def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int 
         signals.on_success.send(sender=Task, task=task)
     elif status != Task.CANCELLED:
         signals.on_failure.send(sender=Task, task=task, error=outcome.exception)
+    if task.backend:
+        _send_tasks_finished(task)
     return status
+
+
+def _send_tasks_finished(task: Task) -> None:
+    """Django's ``task_finished`` for a row enqueued through its Tasks API, after each attempt."""
+    try:
+        from django_simple_queue.backends import send_finished
+    except ImportError:
+        return
+    send_finished(task)
 
 
 def heartbeat(worker_id: str, tasks: Iterable[Task]) -> set[uuid.UUID]:
