@@ -273,3 +273,13 @@ def requeue_copies(queryset: Any, *, enqueued_by: str = "") -> list[Task]:
         for task in queryset.exclude(status=Task.PROGRESS)
     ]
     return Task.objects.bulk_create(copies)
+
+
+def edit_queued(task: Task, **changes: Any) -> bool:
+    """Change a task that is still queued (arguments, queue, priority …); False once claimed."""
+    allowed = {"args", "queue", "priority", "run_after", "max_attempts", "timeout"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValueError(f"edit_queued cannot change {', '.join(sorted(unknown))}.")
+    changes["modified"] = timezone.now()
+    return bool(Task.objects.filter(id=task.id, status=Task.QUEUED).update(**changes))
