@@ -101,8 +101,9 @@ ACTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
-def capped(queryset: QuerySet[Task], cap: int = APPLY_ALL_CAP) -> tuple[QuerySet[Task], int, bool]:
+def capped(queryset: QuerySet[Task], cap: int | None = None) -> tuple[QuerySet[Task], int, bool]:
     """The first ``cap`` tasks of ``queryset`` (newest first), their number, and whether more match."""
+    cap = APPLY_ALL_CAP if cap is None else cap
     ids = list(queryset.order_by("-created").values_list("pk", flat=True)[: cap + 1])
     more = len(ids) > cap
     ids = ids[:cap]

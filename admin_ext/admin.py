@@ -115,6 +115,8 @@ class TaskAdmin(BaseAdmin):
     show_change_form_export = False
     if HAS_IMPORT_EXPORT:
         resource_classes = [TaskResource]
+        # Export of the filtered list (button) as well as of selected rows (action).
+        import_export_change_list_template = "admin/import_export/change_list_import_export.html"
 
     class Media:
         css = {"all": ("admin_ext/admin_ext.css",)}
