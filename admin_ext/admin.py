@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -130,6 +131,16 @@ class TaskAdmin(BaseAdmin):
 
     def get_import_resource_classes(self, request: HttpRequest) -> list[type]:
         return [TaskImportResource]
+
+    def get_valid_export_item_pks(self, request: HttpRequest) -> Any:
+        # Only the posted ids: import-export's default loads every id of the table.
+        ids = []
+        for value in request.POST.getlist("export_items"):
+            try:
+                ids.append(uuid.UUID(value))
+            except ValueError:
+                continue
+        return self.get_queryset(request).filter(pk__in=ids).values_list("pk", flat=True)
 
     # Forms and fields.
     def get_form(self, request: HttpRequest, obj: Task | None = None, change: bool = False,
