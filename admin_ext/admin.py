@@ -1,47 +1,389 @@
+"""The staff admin for django-simple-queue's Task model."""
+
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.translation import ngettext
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
 
-from django_simple_queue import lifecycle
+from django.apps import apps
+from django.contrib import admin, messages
+from django.core import checks
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.core.exceptions import PermissionDenied
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from django_simple_queue import lifecycle, notify
 from django_simple_queue.models import Task
 
+from admin_ext import actions, dashboard
+from admin_ext.filters import QueueFilter, TaskPathFilter
+from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
 
-class TaskAdmin(admin.ModelAdmin):
-    list_display = ("id", "task", "queue", "status_page_link", "attempts", "created", "started_at")
-    list_filter = ("status", "queue", "created")
-    search_fields = ("id", "task", "output", "error")
+HAS_IMPORT_EXPORT = apps.is_installed("import_export")
+
+if HAS_IMPORT_EXPORT:
+    from import_export.admin import ImportExportActionModelAdmin as BaseAdmin
+
+    from admin_ext.resources import TaskImportResource, TaskResource
+else:  # pragma: no cover - exercised by a settings override in the tests
+    BaseAdmin = admin.ModelAdmin  # type: ignore[misc,assignment]
+
+EDITABLE_WHILE_QUEUED = ["args", "queue", "priority", "run_after", "max_attempts", "timeout"]
+ADD_FIELDS = ["task", "args", "queue", "priority", "run_after", "max_attempts", "timeout"]
+DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
+    (None, {"fields": [
+        "task", "status_badge", "progress_display", "status_page_link", "requeued_from",
+        "enqueued_by", ("created", "modified"),
+    ]}),
+    (_("Scheduling"), {"fields": [("queue", "priority"), "run_after", ("attempts", "max_attempts"), "timeout"]}),
+    (_("Execution"), {"fields": [
+        ("started_at", "finished_at"), "duration_display", "worker_id", "heartbeat_at", "cancel_requested",
+    ]}),
+    (_("Arguments"), {"fields": ["args_display"]}),
+    (_("Result"), {"fields": ["output_display", "log_display", "error_display"]}),
+    (_("Attempts"), {"fields": ["attempts_timeline"]}),
+]
+
+
+def status_url(task: Task) -> str | None:
+    """The public status page of ``task``, or None when the project did not include its URLs."""
+    try:
+        base = reverse("django_simple_queue:task")
+    except NoReverseMatch:
+        return None
+    return f"{base}?{urlencode({'task_id': str(task.id)})}"
+
+
+def human_duration(value: timedelta | None) -> str:
+    if value is None:
+        return "—"
+    seconds = value.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
+def pre(text: str | None) -> str:
+    if not text:
+        return "—"
+    return format_html('<pre class="dsq-pre">{}</pre>', text)
+
+
+def badge(task: Task) -> str:
+    extra = _(" (cancel requested)") if task.cancel_requested and task.status == Task.PROGRESS else ""
+    return format_html(
+        '<span class="dsq-badge dsq-status-{}">{}{}</span>', task.status, task.get_status_display(), extra
+    )
+
+
+def progress_bar(task: Task) -> str:
+    percent = round((task.progress or 0) * 100)
+    return format_html(
+        '<span class="dsq-progress" role="progressbar" aria-valuenow="{}" aria-valuemin="0" '
+        'aria-valuemax="100" title="{}"><span class="dsq-progress-fill" style="width: {}%"></span>'
+        '</span> <span class="dsq-progress-text">{}%</span>',
+        percent, task.progress_message, percent, percent,
+    )
+
+
+class TaskAdmin(BaseAdmin):
+    list_display = ("short_id", "task", "queue", "status_badge", "progress_column", "attempts",
+                    "created", "started_at", "duration_column")
+    list_display_links = ("short_id",)
+    list_filter = ("status", QueueFilter, TaskPathFilter)
+    date_hierarchy = "created"
+    search_fields = ("=id", "task", "output", "error")
+    search_help_text = _("Search by exact id, task path, output or error.")
     ordering = ("-created",)
-    actions = ["enqueue_tasks"]
+    list_per_page = 50
+    show_full_result_count = False
+    paginator = dashboard.EstimatedCountPaginator
+    actions = [actions.enqueue_tasks, actions.requeue_tasks, actions.cancel_tasks]
+    change_list_template = "admin/django_simple_queue/task/change_list.html"
+    change_form_template = "admin/django_simple_queue/task/change_form.html"
+    show_change_form_export = False
+    if HAS_IMPORT_EXPORT:
+        resource_classes = [TaskResource]
+        # Export of the filtered list (button) as well as of selected rows (action).
+        import_export_change_list_template = "admin/import_export/change_list_import_export.html"
+
+    class Media:
+        css = {"all": ("admin_ext/admin_ext.css",)}
+
+    # Import-export: export is reading (view permission), import is enqueueing (add permission).
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return self.has_add_permission(request)
+
+    def get_import_resource_classes(self, request: HttpRequest) -> list[type]:
+        return [TaskImportResource]
+
+    def get_valid_export_item_pks(self, request: HttpRequest) -> Any:
+        # Only the posted ids: import-export's default loads every id of the table.
+        ids = []
+        for value in request.POST.getlist("export_items"):
+            try:
+                ids.append(uuid.UUID(value))
+            except ValueError:
+                continue
+        return self.get_queryset(request).filter(pk__in=ids).values_list("pk", flat=True)
+
+    # Forms and fields.
+    def get_form(self, request: HttpRequest, obj: Task | None = None, change: bool = False,
+                 **kwargs: Any) -> type[ModelForm[Task]]:
+        if obj is None:
+            kwargs["form"] = EnqueueForm
+        elif obj.status == Task.QUEUED and self.has_change_permission(request, obj):
+            kwargs["form"] = QueuedTaskForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Task | None = None) -> list[tuple[Any, dict[str, Any]]]:
+        if obj is None:
+            return [(None, {"fields": ADD_FIELDS})]
+        fieldsets = [(name, {**options, "fields": list(options["fields"])}) for name, options in DETAIL_FIELDSETS]
+        if self._editable(request, obj):
+            fieldsets[3] = (_("Arguments"), {"fields": ["args"]})
+        return fieldsets
+
+    def _editable(self, request: HttpRequest, obj: Task) -> bool:
+        return obj.status == Task.QUEUED and self.has_change_permission(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Task | None = None) -> list[str]:
         if obj is None:
             return []
-        return [field.name for field in Task._meta.fields]
+        names = [field.name for field in Task._meta.fields if field.name != "id"]
+        names += ["status_badge", "progress_display", "status_page_link", "duration_display",
+                  "args_display", "output_display", "log_display", "error_display", "attempts_timeline"]
+        if self._editable(request, obj):
+            names = [name for name in names if name not in EDITABLE_WHILE_QUEUED]
+        return names
 
-    @admin.display(description="Status", ordering="status")
+    def save_model(self, request: HttpRequest, obj: Task, form: Any, change: bool) -> None:
+        if not change:
+            obj.enqueued_by = request.user.get_username()
+            obj.save(force_insert=True)
+            notify.task_enqueued(obj.queue)
+            return
+        if isinstance(form, QueuedTaskForm) and form.built is not None:
+            if not lifecycle.edit_queued(obj, **form.changes()):
+                self.message_user(request, _("The task was claimed by a worker before your change "
+                                             "was saved; nothing was changed."), messages.ERROR)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Task | None = None) -> bool:
+        # A running task is deleted only after it stops: its worker still writes to the row.
+        if obj is not None and obj.status == Task.PROGRESS:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    # Columns.
+    @admin.display(description=_("ID"), ordering="id")
+    def short_id(self, obj: Task) -> str:
+        return str(obj.id)[:8]
+
+    @admin.display(description=_("Status"), ordering="status")
+    def status_badge(self, obj: Task) -> str:
+        return badge(obj)
+
+    @admin.display(description=_("Progress"))
+    def progress_column(self, obj: Task) -> str:
+        if obj.status != Task.PROGRESS:
+            return ""
+        return progress_bar(obj)
+
+    @admin.display(description=_("Progress"))
+    def progress_display(self, obj: Task) -> str:
+        if obj.progress is None:
+            return "—"
+        return format_html("{} {}", progress_bar(obj), obj.progress_message)
+
+    @admin.display(description=_("Duration"))
+    def duration_column(self, obj: Task) -> str:
+        return human_duration(obj.duration)
+
+    @admin.display(description=_("Duration"))
+    def duration_display(self, obj: Task) -> str:
+        return human_duration(obj.duration)
+
+    @admin.display(description=_("Public status page"))
     def status_page_link(self, obj: Task) -> str:
-        return format_html(
-            '<a href="{}?task_id={}" target="_blank">{}</a>',
-            reverse("django_simple_queue:task"),
-            obj.id,
-            obj.get_status_display(),
+        url = status_url(obj)
+        if url is None:
+            return _("(not available: include django_simple_queue.urls in the project's URLconf)")
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, _("Open"))
+
+    @admin.display(description=_("Arguments"))
+    def args_display(self, obj: Task) -> str:
+        text = obj.redacted_args
+        try:
+            text = json.dumps(json.loads(text or "{}"), indent=2, ensure_ascii=False)
+        except ValueError:
+            pass
+        return pre(text)
+
+    @admin.display(description=_("Output"))
+    def output_display(self, obj: Task) -> str:
+        return pre(obj.output)
+
+    @admin.display(description=_("Log"))
+    def log_display(self, obj: Task) -> str:
+        return pre(obj.log)
+
+    @admin.display(description=_("Error"))
+    def error_display(self, obj: Task) -> str:
+        return pre(obj.error)
+
+    @admin.display(description=_("Timeline"))
+    def attempts_timeline(self, obj: Task) -> str:
+        entries = list(obj.attempt_log or [])
+        if not entries:
+            return _("No attempt has finished yet.")
+        rows = format_html_join(
+            "",
+            '<li class="dsq-attempt dsq-outcome-{}"><strong>#{} {}</strong> · {} → {} · {}{}</li>',
+            (
+                (
+                    str(entry.get("outcome", "")).replace(" ", "-"),
+                    entry.get("attempt", "?"),
+                    entry.get("outcome", ""),
+                    entry.get("started") or "—",
+                    entry.get("finished") or "—",
+                    entry.get("worker") or _("unknown worker"),
+                    pre(entry.get("error")) if entry.get("error") else "",
+                )
+                for entry in entries
+            ),
+        )
+        return format_html('<ol class="dsq-timeline">{}</ol>', rows)
+
+    # Pages.
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        wrap = self.admin_site.admin_view
+        custom = [
+            path("apply/<str:action>/", wrap(self.apply_all_view), name="%s_%s_apply_all" % info),
+            path("<path:object_id>/requeue/", wrap(self.requeue_view), name="%s_%s_requeue" % info),
+            path("<path:object_id>/cancel/", wrap(self.cancel_view), name="%s_%s_cancel" % info),
+        ]
+        return custom + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra_context = extra_context or {}
+        extra_context["dashboard"] = dashboard.context()
+        if self.has_change_permission(request) and IS_POPUP_VAR not in request.GET:
+            query = request.GET.urlencode()
+            extra_context["apply_all"] = [
+                (self._apply_url(name, query), func.short_description)  # type: ignore[attr-defined]
+                for name, func in actions.ACTIONS.items()
+            ]
+        return super().changelist_view(request, extra_context)
+
+    def _apply_url(self, action: str, query: str) -> str:
+        url = reverse(f"{self.admin_site.name}:django_simple_queue_task_apply_all", args=[action])
+        return f"{url}?{query}" if query else url
+
+    def apply_all_view(self, request: HttpRequest, action: str) -> HttpResponse:
+        """Confirm, then apply an action to every task matching the list's filters (capped)."""
+        if action not in actions.ACTIONS:
+            raise PermissionDenied
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        queryset, count, more = actions.capped(changelist.get_queryset(request))
+        changelist_url = reverse(f"{self.admin_site.name}:django_simple_queue_task_changelist")
+        if request.GET:
+            changelist_url += "?" + request.GET.urlencode()
+        func = actions.ACTIONS[action]
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            func(self, request, queryset)
+            return HttpResponseRedirect(changelist_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Are you sure?"),
+            "action_label": func.short_description,  # type: ignore[attr-defined]
+            "count": count,
+            "more": more,
+            "cap": actions.APPLY_ALL_CAP,
+            "filters": request.GET.urlencode(),
+            "changelist_url": changelist_url,
+            "preview": list(queryset.order_by("-created")[:20]),
+        }
+        return TemplateResponse(request, "admin/django_simple_queue/task/apply_all_confirmation.html", context)
+
+    def _single(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        obj = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        actions.ACTIONS[action](self, request, Task.objects.filter(pk=obj.pk))
+        if action == "requeue_tasks":
+            copy = obj.requeues.order_by("-created").first()
+            if copy is not None:
+                return HttpResponseRedirect(
+                    reverse(f"{self.admin_site.name}:django_simple_queue_task_change", args=[copy.pk])
+                )
+        return HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:django_simple_queue_task_change", args=[obj.pk])
         )
 
-    @admin.action(description="Enqueue", permissions=["change"])
-    def enqueue_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        count = lifecycle.enqueue_again(queryset)
-        self.message_user(
-            request,
-            ngettext("%d task was enqueued.", "%d tasks were enqueued.", count) % count,
-            messages.SUCCESS,
-        )
+    def requeue_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return require_POST(self._single)(request, object_id, "requeue_tasks")
+
+    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return require_POST(self._single)(request, object_id, "cancel_tasks")
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra_context = extra_context or {}
+        extra_context["task_descriptions"] = task_descriptions()
+        return super().add_view(request, form_url, extra_context)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra_context = extra_context or {}
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            extra_context["dsq_task"] = obj
+            extra_context["can_act"] = self.has_change_permission(request, obj)
+            extra_context["can_cancel"] = obj.status in (Task.QUEUED, Task.PROGRESS) and not obj.cancel_requested
+            extra_context["can_requeue"] = obj.status != Task.PROGRESS
+            extra_context["dsq_status_url"] = status_url(obj)
+            if obj.status == Task.QUEUED:
+                describe = task_descriptions()
+                extra_context["task_descriptions"] = {k: v for k, v in describe.items() if k == obj.task}
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 def register(site: admin.AdminSite = admin.site) -> None:
+    """Register ``TaskAdmin`` on ``site`` unless the project registered its own."""
     if not site.is_registered(Task):
         site.register(Task, TaskAdmin)
+
+
+__all__ = ["TaskAdmin", "register"]
+
+
+@checks.register(checks.Tags.admin)
+def check_installed(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The task admin's templates and static files come from the ``admin_ext`` app."""
+    if apps.is_installed("admin_ext"):
+        return []
+    return [
+        checks.Warning(
+            "The task admin needs 'admin_ext' in INSTALLED_APPS for its templates and static files.",
+            hint="Add 'admin_ext' after 'django_simple_queue' in INSTALLED_APPS.",
+            id="django_simple_queue.W004",
+        )
+    ]

@@ -304,3 +304,13 @@ def prune(cutoff: datetime, statuses: Sequence[int], *, batch_size: int = 1000) 
             return deleted
         # delete(), not a raw DELETE: copies made by requeue_copies get requeued_from = NULL.
         deleted += Task.objects.filter(id__in=ids).delete()[1].get(Task._meta.label, 0)
+
+
+def edit_queued(task: Task, **changes: Any) -> bool:
+    """Change a task that is still queued (arguments, queue, priority …); False once claimed."""
+    allowed = {"args", "queue", "priority", "run_after", "max_attempts", "timeout"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValueError(f"edit_queued cannot change {', '.join(sorted(unknown))}.")
+    changes["modified"] = timezone.now()
+    return bool(Task.objects.filter(id=task.id, status=Task.QUEUED).update(**changes))

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "import_export",
     "django_simple_queue",
+    "admin_ext",
     "tests.apps.TestsConfig",
 ]
 

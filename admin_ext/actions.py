@@ -1,0 +1,110 @@
+"""Admin actions on tasks, and applying them to every task matching the current filter.
+
+Each action narrows the queryset to where it is legal, calls one ``lifecycle`` function and
+reports the count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from django_simple_queue import lifecycle, notify
+from django_simple_queue.models import Task
+
+if TYPE_CHECKING:
+    from django.contrib.admin import ModelAdmin
+
+# "Apply to all matching" acts on at most this many tasks at a time.
+APPLY_ALL_CAP = 10_000
+
+
+def _notify(queues: set[str]) -> None:
+    for queue in queues:
+        notify.task_enqueued(queue)
+
+
+@admin.action(description=_("Enqueue selected tasks again (as they are)"), permissions=["change"])
+def enqueue_tasks(modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]) -> None:
+    running = queryset.filter(status=Task.PROGRESS).count()
+    queues = set(queryset.filter(status__in=Task.FINISHED).values_list("queue", flat=True).distinct())
+    count = lifecycle.enqueue_again(queryset)
+    _notify(queues)
+    modeladmin.message_user(
+        request,
+        ngettext("%d task was enqueued.", "%d tasks were enqueued.", count) % count,
+        messages.SUCCESS,
+    )
+    if running:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%d running task was skipped: cancel it first or requeue a copy.",
+                "%d running tasks were skipped: cancel them first or requeue copies.",
+                running,
+            ) % running,
+            messages.WARNING,
+        )
+
+
+@admin.action(description=_("Requeue a copy of selected tasks"), permissions=["change"])
+def requeue_tasks(modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]) -> None:
+    running = queryset.filter(status=Task.PROGRESS).count()
+    copies = lifecycle.requeue_copies(queryset, enqueued_by=request.user.get_username())
+    _notify({copy.queue for copy in copies})
+    count = len(copies)
+    modeladmin.message_user(
+        request,
+        ngettext(
+            "%d task was requeued as a new copy.", "%d tasks were requeued as new copies.", count
+        ) % count,
+        messages.SUCCESS,
+    )
+    if running:
+        modeladmin.message_user(
+            request,
+            ngettext("%d running task was skipped.", "%d running tasks were skipped.", running) % running,
+            messages.WARNING,
+        )
+
+
+@admin.action(description=_("Cancel selected tasks"), permissions=["change"])
+def cancel_tasks(modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]) -> None:
+    cancelled, requested = lifecycle.cancel(queryset)
+    modeladmin.message_user(
+        request,
+        ngettext("%d queued task was cancelled.", "%d queued tasks were cancelled.", cancelled) % cancelled,
+        messages.SUCCESS,
+    )
+    if requested:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Cancellation was requested for %d running task; its worker stops it shortly.",
+                "Cancellation was requested for %d running tasks; their workers stop them shortly.",
+                requested,
+            ) % requested,
+            messages.SUCCESS,
+        )
+
+
+ACTIONS: dict[str, Callable[..., Any]] = {
+    "enqueue_tasks": enqueue_tasks,
+    "requeue_tasks": requeue_tasks,
+    "cancel_tasks": cancel_tasks,
+}
+
+
+def capped(queryset: QuerySet[Task], cap: int | None = None) -> tuple[QuerySet[Task], int, bool]:
+    """The first ``cap`` tasks of ``queryset`` (newest first), their number, and whether more match."""
+    cap = APPLY_ALL_CAP if cap is None else cap
+    ids = list(queryset.order_by("-created").values_list("pk", flat=True)[: cap + 1])
+    more = len(ids) > cap
+    ids = ids[:cap]
+    return Task.objects.filter(pk__in=ids), len(ids), more

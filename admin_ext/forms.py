@@ -1,0 +1,167 @@
+"""The enqueue form (the admin's add page) and the form for editing a queued task."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from django_simple_queue import callables, conf, utils
+from django_simple_queue.exceptions import InvalidTaskArguments, InvalidTaskPath, TaskNotAllowedError
+from django_simple_queue.models import Task
+
+from admin_ext.widgets import JSONEditorWidget
+
+NOT_CONFIGURED = _(
+    "No task can be enqueued here because DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS is not set. "
+    'Add the dotted paths of your task functions to settings.py, e.g. '
+    'DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {"myapp.tasks.send_email"}.'
+)
+
+
+def task_descriptions() -> dict[str, dict[str, Any]]:
+    """Signature, docstring and defaults of every allowed task that can be imported."""
+    allowed = conf.get_allowed_tasks()
+    if not allowed:
+        return {}
+    described = {}
+    for path in sorted(allowed):
+        try:
+            described[path] = callables.describe(path)
+        except InvalidTaskPath:
+            continue
+    return described
+
+
+def parse_args(text: str | None) -> dict[str, Any]:
+    """The JSON object typed into an arguments field; ValidationError saying what is wrong."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise forms.ValidationError(
+            _("Arguments are not valid JSON: %(error)s"), code="json", params={"error": exc}
+        ) from exc
+    if not isinstance(value, dict):
+        raise forms.ValidationError(
+            _('Arguments must be a JSON object of keyword arguments such as {"a": 1}, not %(type)s.'),
+            code="not_object",
+            params={"type": type(value).__name__},
+        )
+    return value
+
+
+class TaskArgsMixin(forms.ModelForm):
+    """Builds the task through ``utils.build_task``: allowed, importable, JSON, size, signature."""
+
+    built: Task | None = None
+
+    def check_task(self, path: str, kwargs: dict[str, Any]) -> Task | None:
+        data = self.cleaned_data
+        options = {
+            "queue": data.get("queue") or "default",
+            "priority": data.get("priority") or 0,
+            "run_after": data.get("run_after"),
+            "max_attempts": data.get("max_attempts"),
+            "timeout": data.get("timeout"),
+        }
+        try:
+            return utils.build_task(path, kwargs, **options)
+        except (TaskNotAllowedError, InvalidTaskPath) as exc:
+            self.add_error("task", str(exc))
+        except InvalidTaskArguments as exc:
+            self.add_error("args", str(exc))
+        except ValueError as exc:
+            field = "timeout" if "timeout" in str(exc) else "max_attempts"
+            self.add_error(field, str(exc))
+        return None
+
+
+class EnqueueForm(TaskArgsMixin):
+    """Enqueue one allowed task with arguments checked against its signature."""
+
+    task = forms.ChoiceField(label=_("Task"))
+    args = forms.CharField(
+        label=_("Arguments"),
+        required=False,
+        widget=JSONEditorWidget(),
+        help_text=_("A JSON object of keyword arguments; pre-filled with the task's parameters."),
+    )
+    queue = forms.CharField(label=_("Queue"), required=False, initial="default", max_length=64)
+    priority = forms.IntegerField(label=_("Priority"), required=False, initial=0,
+                                  help_text=_("Higher runs first."))
+    max_attempts = forms.IntegerField(label=_("Max attempts"), required=False, min_value=1,
+                                      help_text=_("Empty uses DJANGO_SIMPLE_QUEUE_MAX_ATTEMPTS."))
+    timeout = forms.IntegerField(label=_("Timeout"), required=False, min_value=1,
+                                 help_text=_("Seconds; empty uses DJANGO_SIMPLE_QUEUE_TASK_TIMEOUT."))
+
+    class Meta:
+        model = Task
+        fields = ("task", "args", "queue", "priority", "run_after", "max_attempts", "timeout")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.descriptions = task_descriptions()
+        field = self.fields["task"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "---------")] + [
+            (path, f"{info['signature']} — {info['doc'].splitlines()[0]}" if info["doc"] else info["signature"])
+            for path, info in self.descriptions.items()
+        ]
+        field.help_text = "" if self.descriptions else NOT_CONFIGURED
+        self.fields["args"].widget.attrs["data-descriptions-id"] = "dsq-task-descriptions"
+
+    def clean_args(self) -> dict[str, Any]:
+        return parse_args(self.cleaned_data.get("args"))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.descriptions:
+            raise forms.ValidationError(NOT_CONFIGURED, code="not_configured")
+        path, kwargs = data.get("task"), data.get("args")
+        if path and kwargs is not None and not self.errors:
+            self.built = self.check_task(path, kwargs)
+        return data
+
+    def _post_clean(self) -> None:
+        # The model instance is the one build_task made; Task.clean() would re-import it.
+        if self.built is not None:
+            self.instance = self.built
+
+
+class QueuedTaskForm(TaskArgsMixin):
+    """Edit a queued task's arguments and scheduling, with the enqueue form's checks."""
+
+    args = forms.CharField(label=_("Arguments"), required=False, widget=JSONEditorWidget())
+
+    class Meta:
+        model = Task
+        fields = ("args", "queue", "priority", "run_after", "max_attempts", "timeout")
+
+    def clean_args(self) -> dict[str, Any]:
+        return parse_args(self.cleaned_data.get("args"))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        kwargs = data.get("args")
+        if kwargs is not None and not self.errors:
+            built = self.check_task(self.instance.task, kwargs)
+            if built is not None:
+                self.built = built
+        return data
+
+    def _post_clean(self) -> None:
+        if self.built is not None:
+            for name in ("args", "queue", "priority", "run_after", "max_attempts", "timeout"):
+                setattr(self.instance, name, getattr(self.built, name))
+
+    def changes(self) -> dict[str, Any]:
+        assert self.built is not None
+        return {
+            name: getattr(self.built, name)
+            for name in ("args", "queue", "priority", "run_after", "max_attempts", "timeout")
+        }

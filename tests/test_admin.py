@@ -1,0 +1,342 @@
+"""The task admin through the test client: list, dashboard, forms, actions, permissions."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.contrib.messages import get_messages
+from django.test import Client, override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from admin_ext import dashboard
+from django_simple_queue.models import Task
+from tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "admin:django_simple_queue_task_changelist"
+ADD = "admin:django_simple_queue_task_add"
+
+
+def change_url(task: Task) -> str:
+    return reverse("admin:django_simple_queue_task_change", args=[task.pk])
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def staff(*perms: str) -> Client:
+    user = User.objects.create_user(f"staff-{'-'.join(perms) or 'none'}", password="pw", is_staff=True)
+    for codename in perms:
+        user.user_permissions.add(Permission.objects.get(codename=f"{codename}_task"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def post_action(client: Client, action: str, tasks: list[Task], **extra: str):
+    data = {"action": action, "_selected_action": [str(t.pk) for t in tasks], **extra}
+    return client.post(reverse(CHANGELIST), data, follow=True)
+
+
+# List and dashboard.
+
+def test_changelist_shows_columns_badge_progress_and_dashboard(admin_client):
+    running = TaskFactory(running=True, progress=0.4, progress_message="rows")
+    TaskFactory(failed=True, finished_at=timezone.now())
+    TaskFactory(completed=True, finished_at=timezone.now())
+    TaskFactory(queue="mail")
+    response = admin_client.get(reverse(CHANGELIST))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert str(running.pk)[:8] in html
+    assert 'class="dsq-badge dsq-status-1"' in html
+    assert 'aria-valuenow="40"' in html
+    assert 'class="dsq-dashboard"' in html
+    assert "<svg" in html and "dsq-bar-completed" in html
+    assert "elsewhere:1" in html  # live worker from the running task's heartbeat
+    assert ">mail</a>" in html
+    # one completed and one failed bar of the current hour carry their count
+    assert 'data-count="1"' in html
+
+
+def test_changelist_filters_and_search(admin_client):
+    a = TaskFactory(queue="mail", task="tests.tasks.echo")
+    b = TaskFactory(queue="default", failed=True, error="KeyError: 'zebra'")
+    url = reverse(CHANGELIST)
+    html = admin_client.get(url, {"queue": "mail"}).content.decode()
+    assert str(a.pk)[:8] in html and str(b.pk)[:8] not in html
+    html = admin_client.get(url, {"task": "tests.tasks.echo"}).content.decode()
+    assert str(a.pk)[:8] in html and str(b.pk)[:8] not in html
+    html = admin_client.get(url, {"q": "zebra"}).content.decode()
+    assert str(b.pk)[:8] in html and str(a.pk)[:8] not in html
+    html = admin_client.get(url, {"q": str(a.pk)}).content.decode()
+    assert str(a.pk)[:8] in html and str(b.pk)[:8] not in html
+    year = timezone.now().year
+    assert admin_client.get(url, {"created__year": year, "status__exact": 3}).status_code == 200
+
+
+def test_dashboard_numbers():
+    now = timezone.now()
+    TaskFactory(queue="mail", created=now)
+    old = TaskFactory(queue="mail")
+    Task.objects.filter(pk=old.pk).update(created=now - timedelta(hours=2))
+    TaskFactory(running=True, worker_id="host:1")
+    TaskFactory(running=True, worker_id="host:2", heartbeat_at=now - timedelta(hours=1))
+    for _ in range(3):
+        TaskFactory(completed=True, finished_at=now)
+    TaskFactory(failed=True, finished_at=now - timedelta(hours=3))
+    TaskFactory(failed=True, finished_at=now - timedelta(days=2))
+    ctx = dashboard.context(now)
+    counts = {row["status"]: row["count"] for row in ctx["statuses"]}
+    assert counts == {0: 2, 1: 2, 2: 3, 3: 2, 4: 0}
+    assert [(q["queue"], q["depth"]) for q in ctx["queues"]] == [("mail", 2)]
+    assert ctx["queues"][0]["age"] >= timedelta(hours=2)
+    assert [w["worker_id"] for w in ctx["workers"]] == ["host:1"]
+    chart = ctx["chart"]
+    assert chart["total_completed"] == 3 and chart["total_failed"] == 1
+    assert len(chart["bars"]) == 48
+    tallest = max(chart["bars"], key=lambda bar: bar.height)
+    assert tallest.count == 3 and tallest.kind == "completed"
+
+
+# Enqueue form.
+
+def test_add_page_offers_allowed_tasks_with_signature_and_defaults(admin_client):
+    response = admin_client.get(reverse(ADD))
+    html = response.content.decode()
+    assert "add(a, b=1) — Add two numbers." in html
+    assert "tests.tasks.missing" not in html.split('id="dsq-task-descriptions"')[0].split("<select")[-1]
+    descriptions = json.loads(html.split('id="dsq-task-descriptions" type="application/json">')[1].split("</script>")[0])
+    assert descriptions["tests.tasks.add"]["defaults"] == {"a": None, "b": 1}
+    fields = html.index('name="task"'), html.index('name="args"'), html.index('name="queue"')
+    assert fields == tuple(sorted(fields))
+
+
+def test_posting_task_and_args_enqueues_with_defaults_and_user(admin_client, admin_user):
+    response = admin_client.post(reverse(ADD), {"task": "tests.tasks.add", "args": '{"a": 2}'})
+    assert response.status_code == 302
+    task = Task.objects.get()
+    assert (task.task, json.loads(task.args), task.status) == ("tests.tasks.add", {"a": 2}, Task.QUEUED)
+    assert (task.queue, task.priority, task.max_attempts, task.timeout) == ("default", 0, 1, None)
+    assert task.enqueued_by == admin_user.username
+
+
+def test_posting_all_options(admin_client):
+    run_after = (timezone.now() + timedelta(hours=1)).replace(microsecond=0)
+    data = {"task": "tests.tasks.echo", "args": '{"x": [1, 2]}', "queue": "mail", "priority": "5",
+            "run_after_0": run_after.strftime("%Y-%m-%d"), "run_after_1": run_after.strftime("%H:%M:%S"),
+            "max_attempts": "3", "timeout": "60"}
+    assert admin_client.post(reverse(ADD), data).status_code == 302
+    task = Task.objects.get()
+    assert (task.queue, task.priority, task.max_attempts, task.timeout) == ("mail", 5, 3, 60)
+    assert task.run_after == run_after
+
+
+@pytest.mark.parametrize(
+    ("task", "args", "message"),
+    [
+        ("tests.tasks.add", "{not json", "Arguments are not valid JSON"),
+        ("tests.tasks.add", "[1, 2]", "must be a JSON object"),
+        ("tests.tasks.add", '"text"', "must be a JSON object"),
+        ("tests.tasks.add", "42", "must be a JSON object"),
+        ("tests.tasks.add", "null", "must be a JSON object"),
+        ("tests.tasks.add", '{"b": 2}', "missing required argument &#x27;a&#x27;"),
+        ("tests.tasks.add", '{"a": 1, "c": 2}', "unexpected argument &#x27;c&#x27;"),
+        ("tests.tasks.add", '{"a": NaN}', ""),
+        ("os.system", '{"command": "true"}', "Select a valid choice"),
+        ("tests.tasks.missing", "{}", "Select a valid choice"),
+        ("", "{}", "This field is required"),
+    ],
+)
+def test_bad_input_shows_the_form_again_and_creates_nothing(admin_client, task, args, message):
+    response = admin_client.post(reverse(ADD), {"task": task, "args": args})
+    if task == "tests.tasks.add" and "NaN" in args:
+        # Python's json accepts NaN; the stored text is still JSON the worker can read.
+        assert response.status_code == 302
+        return
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Task.objects.exists()
+
+
+@override_settings(DJANGO_SIMPLE_QUEUE_MAX_ARGS_SIZE=50)
+def test_args_larger_than_the_limit_are_refused(admin_client):
+    response = admin_client.post(reverse(ADD), {"task": "tests.tasks.echo", "args": json.dumps({"x": "y" * 100})})
+    assert response.status_code == 200
+    assert "MAX_ARGS_SIZE" in response.content.decode()
+    assert not Task.objects.exists()
+
+
+@override_settings(DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS=None)
+def test_without_allowed_tasks_the_form_explains_and_offers_nothing(admin_client):
+    html = admin_client.get(reverse(ADD)).content.decode()
+    assert "DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS is not set" in html
+    assert 'value="tests.tasks.add"' not in html
+    response = admin_client.post(reverse(ADD), {"task": "os.system", "args": '{"command": "true"}'})
+    assert response.status_code == 200
+    assert not Task.objects.exists()
+
+
+# Task page.
+
+def test_task_page_shows_everything_read_only_with_redacted_args(admin_client):
+    task = TaskFactory(
+        failed=True, args=json.dumps({"user": "ann", "password": "hunter2"}), output="out<b>", log="a log",
+        error="Traceback\nValueError: boom",
+        attempt_log=[{"attempt": 1, "worker": "h:1", "started": "s", "finished": "f", "outcome": "failed",
+                      "error": "first error"}],
+    )
+    html = admin_client.get(change_url(task)).content.decode()
+    assert "hunter2" not in html and "•••" in html
+    assert "&quot;user&quot;: &quot;ann&quot;" in html  # pretty-printed, escaped
+    assert "out&lt;b&gt;" in html and "a log" in html and "ValueError: boom" in html
+    assert "first error" in html and 'class="dsq-timeline"' in html
+    assert f"/django_simple_queue/task?task_id={task.pk}" in html
+    assert 'id="dsq-requeue"' in html and 'id="dsq-cancel"' not in html
+    assert 'name="args"' not in html  # not editable once it ran
+
+
+def test_editing_a_queued_task_is_checked_like_the_form(admin_client):
+    task = TaskFactory(args='{"a": 1}')
+    url = change_url(task)
+    html = admin_client.get(url).content.decode()
+    assert 'name="args"' in html and 'id="dsq-cancel"' in html
+    base = {"queue": "default", "priority": "0", "max_attempts": "1", "timeout": ""}
+    response = admin_client.post(url, {**base, "args": '{"z": 1}'})
+    assert response.status_code == 200
+    assert "unexpected argument" in response.content.decode()
+    response = admin_client.post(url, {**base, "args": "[]"})
+    assert "must be a JSON object" in response.content.decode()
+    task.refresh_from_db()
+    assert json.loads(task.args) == {"a": 1}
+    assert admin_client.post(url, {**base, "args": '{"a": 5, "b": 6}', "priority": "3"}).status_code == 302
+    task.refresh_from_db()
+    assert (json.loads(task.args), task.priority) == ({"a": 5, "b": 6}, 3)
+
+
+def test_task_page_without_public_urls_does_not_fail(admin_client, settings):
+    settings.ROOT_URLCONF = "tests.urls_admin_only"
+    task = TaskFactory(completed=True)
+    response = admin_client.get(change_url(task))
+    assert response.status_code == 200
+    assert "include django_simple_queue.urls" in response.content.decode()
+
+
+def test_requeue_and_cancel_buttons(admin_client):
+    done = TaskFactory(failed=True)
+    response = admin_client.post(reverse("admin:django_simple_queue_task_requeue", args=[done.pk]))
+    copy = Task.objects.get(requeued_from=done)
+    assert response.status_code == 302 and response["Location"] == change_url(copy)
+    assert copy.status == Task.QUEUED
+    response = admin_client.post(reverse("admin:django_simple_queue_task_cancel", args=[copy.pk]))
+    copy.refresh_from_db()
+    assert copy.status == Task.CANCELLED
+    assert admin_client.get(reverse("admin:django_simple_queue_task_cancel", args=[copy.pk])).status_code == 405
+
+
+# Actions.
+
+def test_enqueue_action_puts_finished_tasks_back_and_skips_running(admin_client):
+    failed, done, cancelled = TaskFactory(failed=True), TaskFactory(completed=True), TaskFactory(cancelled=True)
+    running = TaskFactory(running=True)
+    response = post_action(admin_client, "enqueue_tasks", [failed, done, cancelled, running])
+    texts = messages_of(response)
+    assert "3 tasks were enqueued." in texts
+    assert "1 running task was skipped: cancel it first or requeue a copy." in texts
+    for task in (failed, done, cancelled):
+        task.refresh_from_db()
+        assert (task.status, task.attempts, task.finished_at) == (Task.QUEUED, 0, None)
+    running.refresh_from_db()
+    assert running.status == Task.PROGRESS
+
+
+def test_requeue_action_copies_and_keeps_history(admin_client, admin_user):
+    failed = TaskFactory(failed=True, queue="mail", priority=4)
+    response = post_action(admin_client, "requeue_tasks", [failed])
+    assert "1 task was requeued as a new copy." in messages_of(response)
+    copy = Task.objects.get(requeued_from=failed)
+    assert (copy.status, copy.queue, copy.priority, copy.args) == (Task.QUEUED, "mail", 4, failed.args)
+    assert copy.enqueued_by == admin_user.username
+    failed.refresh_from_db()
+    assert failed.status == Task.FAILED
+
+
+def test_cancel_action_cancels_queued_and_requests_running(admin_client):
+    queued, running = TaskFactory(), TaskFactory(running=True)
+    response = post_action(admin_client, "cancel_tasks", [queued, running])
+    texts = messages_of(response)
+    assert "1 queued task was cancelled." in texts
+    assert any("Cancellation was requested for 1 running task" in t for t in texts)
+    queued.refresh_from_db()
+    running.refresh_from_db()
+    assert queued.status == Task.CANCELLED
+    assert (running.status, running.cancel_requested) == (Task.PROGRESS, True)
+
+
+def test_apply_to_all_matching_confirms_then_acts_with_a_cap(admin_client, monkeypatch):
+    from admin_ext import actions
+
+    monkeypatch.setattr(actions, "APPLY_ALL_CAP", 2)
+    mail = [TaskFactory(queue="mail") for _ in range(3)]
+    other = TaskFactory(queue="default")
+    url = reverse("admin:django_simple_queue_task_apply_all", args=["cancel_tasks"]) + "?queue=mail"
+    html = admin_client.get(url).content.decode()
+    assert "will act on 2 tasks" in html and "only the newest 2" in html
+    assert Task.objects.filter(status=Task.CANCELLED).count() == 0
+    response = admin_client.post(url, {"confirm": "yes"})
+    assert response.status_code == 302 and response["Location"].endswith("?queue=mail")
+    assert Task.objects.filter(queue="mail", status=Task.CANCELLED).count() == 2
+    other.refresh_from_db()
+    assert other.status == Task.QUEUED
+    assert len(mail) == 3
+    assert admin_client.get(reverse("admin:django_simple_queue_task_apply_all", args=["delete"])).status_code == 403
+
+
+# Permissions.
+
+def test_view_only_staff_can_see_and_export_but_not_act():
+    client = staff("view")
+    task = TaskFactory(failed=True)
+    list_html = client.get(reverse(CHANGELIST)).content.decode()
+    assert "dsq-dashboard" in list_html
+    assert "enqueue_tasks" not in list_html and "dsq-apply-all" not in list_html
+    assert 'href="/admin/django_simple_queue/task/export/' in list_html
+    assert client.get(reverse("admin:django_simple_queue_task_export")).status_code == 200
+    assert client.get(reverse("admin:django_simple_queue_task_import")).status_code == 403
+    html = client.get(change_url(task)).content.decode()
+    assert 'id="dsq-requeue"' not in html
+    assert client.get(reverse(ADD)).status_code == 403
+    assert client.post(reverse(ADD), {"task": "tests.tasks.add", "args": '{"a": 1}'}).status_code == 403
+    post_action(client, "enqueue_tasks", [task])
+    assert client.post(reverse("admin:django_simple_queue_task_requeue", args=[task.pk])).status_code == 403
+    assert client.post(reverse("admin:django_simple_queue_task_cancel", args=[task.pk])).status_code == 403
+    url = reverse("admin:django_simple_queue_task_apply_all", args=["enqueue_tasks"])
+    assert client.post(url, {"confirm": "yes"}).status_code == 403
+    task.refresh_from_db()
+    assert task.status == Task.FAILED
+    assert Task.objects.count() == 1
+
+
+def test_add_permission_alone_can_enqueue_but_not_act():
+    client = staff("view", "add")
+    assert client.post(reverse(ADD), {"task": "tests.tasks.add", "args": '{"a": 1}'}).status_code == 302
+    task = Task.objects.get()
+    post_action(client, "cancel_tasks", [task])
+    task.refresh_from_db()
+    assert task.status == Task.QUEUED
+
+
+def test_actions_need_csrf(admin_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    task = TaskFactory()
+    assert client.post(reverse("admin:django_simple_queue_task_cancel", args=[task.pk])).status_code == 403
+    assert client.post(reverse(CHANGELIST), {"action": "cancel_tasks", "_selected_action": [task.pk]}).status_code == 403
+    task.refresh_from_db()
+    assert task.status == Task.QUEUED

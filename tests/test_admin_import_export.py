@@ -1,0 +1,163 @@
+"""CSV export of task history and CSV import as bulk enqueue, through the admin."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from admin_ext.resources import TaskResource, error_summary
+from django_simple_queue.models import Task
+from tests.conftest import ROOT
+from tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+EXPORT = "admin:django_simple_queue_task_export"
+IMPORT = "admin:django_simple_queue_task_import"
+PROCESS_IMPORT = "admin:django_simple_queue_task_process_import"
+HEADER = ["id", "task", "queue", "status", "arguments", "attempts", "created", "started", "finished",
+          "duration_seconds", "worker", "error_summary"]
+
+
+def rows_of(content: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+
+
+def test_resource_exports_history_with_redacted_args():
+    start = timezone.now() - timedelta(seconds=90)
+    task = TaskFactory(failed=True, args=json.dumps({"token": "s3cret", "n": 1}), started_at=start,
+                       finished_at=start + timedelta(seconds=12.5), worker_id="h:9",
+                       error="Traceback (most recent call last):\n  ...\nValueError: boom\n")
+    dataset = TaskResource().export()
+    assert dataset.headers == HEADER
+    row = dict(zip(dataset.headers, dataset[0], strict=True))
+    assert row["id"] == str(task.pk)
+    assert row["status"] == "Failed"
+    assert "s3cret" not in row["arguments"] and json.loads(row["arguments"])["n"] == 1
+    assert row["duration_seconds"] == "12.500"
+    assert (row["worker"], row["error_summary"]) == ("h:9", "ValueError: boom")
+    assert error_summary(None) == ""
+
+
+def test_export_of_the_filtered_list(admin_client):
+    mail = TaskFactory(queue="mail", completed=True)
+    TaskFactory(queue="default")
+    response = admin_client.post(
+        reverse(EXPORT) + "?queue=mail", {"format": "0", "resource": "0", **{f"taskresource_{f}": "on" for f in HEADER}}
+    )
+    assert response.status_code == 200, response.content[:500]
+    rows = rows_of(response.content)
+    assert [row["id"] for row in rows] == [str(mail.pk)]
+    assert rows[0]["status"] == "Completed"
+
+
+def test_export_of_selected_rows(admin_client):
+    a, _b, c = TaskFactory(), TaskFactory(), TaskFactory()
+    response = admin_client.post(
+        reverse("admin:django_simple_queue_task_changelist"),
+        {"action": "export_admin_action", "_selected_action": [str(a.pk), str(c.pk)]},
+    )
+    assert response.status_code == 200
+    response = admin_client.post(
+        reverse(EXPORT),
+        {"format": "0", "resource": "0", "export_items": [str(a.pk), str(c.pk)],
+         **{f"taskresource_{f}": "on" for f in HEADER}},
+    )
+    assert response.status_code == 200
+    assert {row["id"] for row in rows_of(response.content)} == {str(a.pk), str(c.pk)}
+
+
+def upload(client, text: str):
+    file = SimpleUploadedFile("tasks.csv", text.encode(), content_type="text/csv")
+    return client.post(reverse(IMPORT), {"import_file": file, "format": "0", "resource": "0"})
+
+
+def test_import_previews_then_enqueues_valid_rows(admin_client, admin_user):
+    text = 'task,args,queue\ntests.tasks.add,"{""a"": 1}",mail\ntests.tasks.echo,"{""x"": 2}",\n'
+    response = upload(admin_client, text)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "confirm" in html.lower()
+    assert not Task.objects.exists()  # the preview queued nothing
+    form = response.context["confirm_form"]
+    data = {name: form.initial[name] for name in form.fields if name in form.initial}
+    response = admin_client.post(reverse(PROCESS_IMPORT), data, follow=True)
+    assert response.status_code == 200
+    tasks = {t.task: t for t in Task.objects.all()}
+    assert set(tasks) == {"tests.tasks.add", "tests.tasks.echo"}
+    assert tasks["tests.tasks.add"].queue == "mail" and tasks["tests.tasks.echo"].queue == "default"
+    assert all(t.status == Task.QUEUED and t.enqueued_by == admin_user.username for t in tasks.values())
+    assert json.loads(tasks["tests.tasks.add"].args) == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ('os.system,"{""command"": ""true""}"', "Select a valid choice"),
+        ("tests.tasks.add,{bad", "not valid JSON"),
+        ('tests.tasks.add,"[1]"', "must be a JSON object"),
+        ('tests.tasks.add,"{""b"": 1}"', "missing required argument"),
+        ('tests.tasks.add,"{""a"": 1, ""zz"": 1}"', "unexpected argument"),
+    ],
+)
+def test_import_refuses_invalid_rows_and_queues_nothing(admin_client, row, message):
+    text = f'task,args\ntests.tasks.add,"{{""a"": 1}}"\n{row}\n'
+    response = upload(admin_client, text)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert message in html.replace("&#x27;", "'").replace("&quot;", '"')
+    assert "confirm_form" not in response.context or response.context["confirm_form"] is None
+    assert not Task.objects.exists()
+
+
+def test_view_only_staff_cannot_import(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_task"))
+    client.force_login(user)
+    response = upload(client, 'task,args\ntests.tasks.add,"{""a"": 1}"\n')
+    assert response.status_code == 403
+    assert not Task.objects.exists()
+
+
+def test_admin_works_without_import_export():
+    """A project without import_export: the admin loads, has no export, and the check says why."""
+    code = (
+        "import django, os\n"
+        "from django.conf import settings\n"
+        "django.setup()\n"
+        "from django.core.management import call_command\n"
+        "from django.test import Client\n"
+        "from django.test.utils import setup_test_environment\n"
+        "setup_test_environment()\n"
+        "from django.contrib.auth.models import User\n"
+        "call_command('migrate', verbosity=0, run_syncdb=True)\n"
+        "u = User.objects.create_superuser('a', 'a@x.org', 'pw')\n"
+        "c = Client(); c.force_login(u)\n"
+        "r = c.get('/admin/django_simple_queue/task/')\n"
+        "print(r.status_code, b'export' in r.content.lower(), b'dsq-dashboard' in r.content)\n"
+        "r = c.post('/admin/django_simple_queue/task/add/', {'task': 'tests.tasks.add', 'args': '{\"a\": 1}'})\n"
+        "print(r.status_code)\n"
+        "from django.core import checks\n"
+        "print([m.id for m in checks.run_checks() if m.id == 'django_simple_queue.W003'])\n"
+    )
+    env = {
+        "DJANGO_SETTINGS_MODULE": "tests.settings_no_import_export",
+        "PYTHONPATH": str(ROOT),
+        "PATH": "/usr/bin:/bin",
+    }
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines == ["200 False True", "302", "['django_simple_queue.W003']"]
