@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from datetime import timedelta
@@ -9,8 +10,8 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib import admin, messages
-from django.core import checks
 from django.contrib.admin.options import IS_POPUP_VAR
+from django.core import checks
 from django.core.exceptions import PermissionDenied
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -22,12 +23,11 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from django_simple_queue import lifecycle, notify
-from django_simple_queue.models import Task
-
 from admin_ext import actions, dashboard
 from admin_ext.filters import QueueFilter, TaskPathFilter
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
+from django_simple_queue import lifecycle, notify
+from django_simple_queue.models import Task
 
 HAS_IMPORT_EXPORT = apps.is_installed("import_export")
 
@@ -36,7 +36,7 @@ if HAS_IMPORT_EXPORT:
 
     from admin_ext.resources import TaskImportResource, TaskResource
 else:  # pragma: no cover - exercised by a settings override in the tests
-    BaseAdmin = admin.ModelAdmin  # type: ignore[misc,assignment]
+    BaseAdmin = admin.ModelAdmin
 
 EDITABLE_WHILE_QUEUED = ["args", "queue", "priority", "run_after", "max_attempts", "timeout"]
 ADD_FIELDS = ["task", "args", "queue", "priority", "run_after", "max_attempts", "timeout"]
@@ -178,9 +178,9 @@ class TaskAdmin(BaseAdmin):
             obj.save(force_insert=True)
             notify.task_enqueued(obj.queue)
             return
-        if isinstance(form, QueuedTaskForm) and form.built is not None:
-            if not lifecycle.edit_queued(obj, **form.changes()):
-                self.message_user(request, _("The task was claimed by a worker before your change "
+        edited = isinstance(form, QueuedTaskForm) and form.built is not None
+        if edited and not lifecycle.edit_queued(obj, **form.changes()):
+            self.message_user(request, _("The task was claimed by a worker before your change "
                                              "was saved; nothing was changed."), messages.ERROR)
 
     def has_delete_permission(self, request: HttpRequest, obj: Task | None = None) -> bool:
@@ -222,16 +222,14 @@ class TaskAdmin(BaseAdmin):
     def status_page_link(self, obj: Task) -> str:
         url = status_url(obj)
         if url is None:
-            return _("(not available: include django_simple_queue.urls in the project's URLconf)")
+            return str(_("(not available: include django_simple_queue.urls in the project's URLconf)"))
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, _("Open"))
 
     @admin.display(description=_("Arguments"))
     def args_display(self, obj: Task) -> str:
         text = obj.redacted_args
-        try:
+        with contextlib.suppress(ValueError):
             text = json.dumps(json.loads(text or "{}"), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass
         return pre(text)
 
     @admin.display(description=_("Output"))
@@ -250,7 +248,7 @@ class TaskAdmin(BaseAdmin):
     def attempts_timeline(self, obj: Task) -> str:
         entries = list(obj.attempt_log or [])
         if not entries:
-            return _("No attempt has finished yet.")
+            return str(_("No attempt has finished yet."))
         rows = format_html_join(
             "",
             '<li class="dsq-attempt dsq-outcome-{}"><strong>#{} {}</strong> · {} → {} · {}{}</li>',
@@ -271,12 +269,12 @@ class TaskAdmin(BaseAdmin):
 
     # Pages.
     def get_urls(self) -> list[URLPattern]:
-        info = self.opts.app_label, self.opts.model_name
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         wrap = self.admin_site.admin_view
         custom = [
-            path("apply/<str:action>/", wrap(self.apply_all_view), name="%s_%s_apply_all" % info),
-            path("<path:object_id>/requeue/", wrap(self.requeue_view), name="%s_%s_requeue" % info),
-            path("<path:object_id>/cancel/", wrap(self.cancel_view), name="%s_%s_cancel" % info),
+            path("apply/<str:action>/", wrap(self.apply_all_view), name=f"{prefix}_apply_all"),
+            path("<path:object_id>/requeue/", wrap(self.requeue_view), name=f"{prefix}_requeue"),
+            path("<path:object_id>/cancel/", wrap(self.cancel_view), name=f"{prefix}_cancel"),
         ]
         return custom + super().get_urls()
 

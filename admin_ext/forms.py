@@ -8,11 +8,14 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from django_simple_queue import callables, conf, utils
-from django_simple_queue.exceptions import InvalidTaskArguments, InvalidTaskPath, TaskNotAllowedError
-from django_simple_queue.models import Task
-
 from admin_ext.widgets import JSONEditorWidget
+from django_simple_queue import callables, conf, utils
+from django_simple_queue.exceptions import (
+    InvalidTaskArguments,
+    InvalidTaskPath,
+    TaskNotAllowedError,
+)
+from django_simple_queue.models import Task
 
 NOT_CONFIGURED = _(
     "No task can be enqueued here because DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS is not set. "
@@ -62,7 +65,7 @@ class TaskArgsMixin(forms.ModelForm):
 
     def check_task(self, path: str, kwargs: dict[str, Any]) -> Task | None:
         data = self.cleaned_data
-        options = {
+        options: dict[str, Any] = {
             "queue": data.get("queue") or "default",
             "priority": data.get("priority") or 0,
             "run_after": data.get("run_after"),
@@ -119,7 +122,8 @@ class EnqueueForm(TaskArgsMixin):
         return parse_args(self.cleaned_data.get("args"))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not self.descriptions:
             raise forms.ValidationError(NOT_CONFIGURED, code="not_configured")
         path, kwargs = data.get("task"), data.get("args")
@@ -146,7 +150,8 @@ class QueuedTaskForm(TaskArgsMixin):
         return parse_args(self.cleaned_data.get("args"))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         kwargs = data.get("args")
         if kwargs is not None and not self.errors:
             built = self.check_task(self.instance.task, kwargs)

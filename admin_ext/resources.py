@@ -7,10 +7,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from import_export import fields, resources
 
+from admin_ext.forms import EnqueueForm
 from django_simple_queue import notify
 from django_simple_queue.models import Task
-
-from admin_ext.forms import EnqueueForm
 
 
 def error_summary(error: str | None) -> str:

@@ -115,7 +115,9 @@ LOGGING = {
     "loggers": {"django_simple_queue": {"handlers": ["console"], "level": "INFO"}},
 }
 DJANGO_SIMPLE_QUEUE_MAX_OUTPUT_SIZE = int(os.environ.get("DSQ_MAX_OUTPUT_SIZE", 10 * 1024 * 1024))
-SILENCED_SYSTEM_CHECKS = ["django_simple_queue.W002"]  # ALLOWED_TASKS above lists broken paths on purpose
+SILENCED_SYSTEM_CHECKS = [
+    "django_simple_queue.W002"
+]  # ALLOWED_TASKS above lists broken paths on purpose
 # Django's Tasks API (django.tasks on Django 6, the django-tasks backport on 5.2): tests/test_backends.py.
 TASKS = {
     "default": {

@@ -31,7 +31,9 @@ def messages_of(response) -> list[str]:
 
 
 def staff(*perms: str) -> Client:
-    user = User.objects.create_user(f"staff-{'-'.join(perms) or 'none'}", password="pw", is_staff=True)
+    user = User.objects.create_user(
+        f"staff-{'-'.join(perms) or 'none'}", password="pw", is_staff=True
+    )
     for codename in perms:
         user.user_permissions.add(Permission.objects.get(codename=f"{codename}_task"))
     client = Client()
@@ -45,6 +47,7 @@ def post_action(client: Client, action: str, tasks: list[Task], **extra: str):
 
 
 # List and dashboard.
+
 
 def test_changelist_shows_columns_badge_progress_and_dashboard(admin_client):
     running = TaskFactory(running=True, progress=0.4, progress_message="rows")
@@ -107,12 +110,18 @@ def test_dashboard_numbers():
 
 # Enqueue form.
 
+
 def test_add_page_offers_allowed_tasks_with_signature_and_defaults(admin_client):
     response = admin_client.get(reverse(ADD))
     html = response.content.decode()
     assert "add(a, b=1) — Add two numbers." in html
-    assert "tests.tasks.missing" not in html.split('id="dsq-task-descriptions"')[0].split("<select")[-1]
-    descriptions = json.loads(html.split('id="dsq-task-descriptions" type="application/json">')[1].split("</script>")[0])
+    assert (
+        "tests.tasks.missing"
+        not in html.split('id="dsq-task-descriptions"')[0].split("<select")[-1]
+    )
+    descriptions = json.loads(
+        html.split('id="dsq-task-descriptions" type="application/json">')[1].split("</script>")[0]
+    )
     assert descriptions["tests.tasks.add"]["defaults"] == {"a": None, "b": 1}
     fields = html.index('name="task"'), html.index('name="args"'), html.index('name="queue"')
     assert fields == tuple(sorted(fields))
@@ -122,16 +131,27 @@ def test_posting_task_and_args_enqueues_with_defaults_and_user(admin_client, adm
     response = admin_client.post(reverse(ADD), {"task": "tests.tasks.add", "args": '{"a": 2}'})
     assert response.status_code == 302
     task = Task.objects.get()
-    assert (task.task, json.loads(task.args), task.status) == ("tests.tasks.add", {"a": 2}, Task.QUEUED)
+    assert (task.task, json.loads(task.args), task.status) == (
+        "tests.tasks.add",
+        {"a": 2},
+        Task.QUEUED,
+    )
     assert (task.queue, task.priority, task.max_attempts, task.timeout) == ("default", 0, 1, None)
     assert task.enqueued_by == admin_user.username
 
 
 def test_posting_all_options(admin_client):
     run_after = (timezone.now() + timedelta(hours=1)).replace(microsecond=0)
-    data = {"task": "tests.tasks.echo", "args": '{"x": [1, 2]}', "queue": "mail", "priority": "5",
-            "run_after_0": run_after.strftime("%Y-%m-%d"), "run_after_1": run_after.strftime("%H:%M:%S"),
-            "max_attempts": "3", "timeout": "60"}
+    data = {
+        "task": "tests.tasks.echo",
+        "args": '{"x": [1, 2]}',
+        "queue": "mail",
+        "priority": "5",
+        "run_after_0": run_after.strftime("%Y-%m-%d"),
+        "run_after_1": run_after.strftime("%H:%M:%S"),
+        "max_attempts": "3",
+        "timeout": "60",
+    }
     assert admin_client.post(reverse(ADD), data).status_code == 302
     task = Task.objects.get()
     assert (task.queue, task.priority, task.max_attempts, task.timeout) == ("mail", 5, 3, 60)
@@ -167,7 +187,9 @@ def test_bad_input_shows_the_form_again_and_creates_nothing(admin_client, task, 
 
 @override_settings(DJANGO_SIMPLE_QUEUE_MAX_ARGS_SIZE=50)
 def test_args_larger_than_the_limit_are_refused(admin_client):
-    response = admin_client.post(reverse(ADD), {"task": "tests.tasks.echo", "args": json.dumps({"x": "y" * 100})})
+    response = admin_client.post(
+        reverse(ADD), {"task": "tests.tasks.echo", "args": json.dumps({"x": "y" * 100})}
+    )
     assert response.status_code == 200
     assert "MAX_ARGS_SIZE" in response.content.decode()
     assert not Task.objects.exists()
@@ -185,12 +207,24 @@ def test_without_allowed_tasks_the_form_explains_and_offers_nothing(admin_client
 
 # Task page.
 
+
 def test_task_page_shows_everything_read_only_with_redacted_args(admin_client):
     task = TaskFactory(
-        failed=True, args=json.dumps({"user": "ann", "password": "hunter2"}), output="out<b>", log="a log",
+        failed=True,
+        args=json.dumps({"user": "ann", "password": "hunter2"}),
+        output="out<b>",
+        log="a log",
         error="Traceback\nValueError: boom",
-        attempt_log=[{"attempt": 1, "worker": "h:1", "started": "s", "finished": "f", "outcome": "failed",
-                      "error": "first error"}],
+        attempt_log=[
+            {
+                "attempt": 1,
+                "worker": "h:1",
+                "started": "s",
+                "finished": "f",
+                "outcome": "failed",
+                "error": "first error",
+            }
+        ],
     )
     html = admin_client.get(change_url(task)).content.decode()
     assert "hunter2" not in html and "•••" in html
@@ -215,7 +249,10 @@ def test_editing_a_queued_task_is_checked_like_the_form(admin_client):
     assert "must be a JSON object" in response.content.decode()
     task.refresh_from_db()
     assert json.loads(task.args) == {"a": 1}
-    assert admin_client.post(url, {**base, "args": '{"a": 5, "b": 6}', "priority": "3"}).status_code == 302
+    assert (
+        admin_client.post(url, {**base, "args": '{"a": 5, "b": 6}', "priority": "3"}).status_code
+        == 302
+    )
     task.refresh_from_db()
     assert (json.loads(task.args), task.priority) == ({"a": 5, "b": 6}, 3)
 
@@ -237,13 +274,23 @@ def test_requeue_and_cancel_buttons(admin_client):
     response = admin_client.post(reverse("admin:django_simple_queue_task_cancel", args=[copy.pk]))
     copy.refresh_from_db()
     assert copy.status == Task.CANCELLED
-    assert admin_client.get(reverse("admin:django_simple_queue_task_cancel", args=[copy.pk])).status_code == 405
+    assert (
+        admin_client.get(
+            reverse("admin:django_simple_queue_task_cancel", args=[copy.pk])
+        ).status_code
+        == 405
+    )
 
 
 # Actions.
 
+
 def test_enqueue_action_puts_finished_tasks_back_and_skips_running(admin_client):
-    failed, done, cancelled = TaskFactory(failed=True), TaskFactory(completed=True), TaskFactory(cancelled=True)
+    failed, done, cancelled = (
+        TaskFactory(failed=True),
+        TaskFactory(completed=True),
+        TaskFactory(cancelled=True),
+    )
     running = TaskFactory(running=True)
     response = post_action(admin_client, "enqueue_tasks", [failed, done, cancelled, running])
     texts = messages_of(response)
@@ -261,7 +308,12 @@ def test_requeue_action_copies_and_keeps_history(admin_client, admin_user):
     response = post_action(admin_client, "requeue_tasks", [failed])
     assert "1 task was requeued as a new copy." in messages_of(response)
     copy = Task.objects.get(requeued_from=failed)
-    assert (copy.status, copy.queue, copy.priority, copy.args) == (Task.QUEUED, "mail", 4, failed.args)
+    assert (copy.status, copy.queue, copy.priority, copy.args) == (
+        Task.QUEUED,
+        "mail",
+        4,
+        failed.args,
+    )
     assert copy.enqueued_by == admin_user.username
     failed.refresh_from_db()
     assert failed.status == Task.FAILED
@@ -295,10 +347,16 @@ def test_apply_to_all_matching_confirms_then_acts_with_a_cap(admin_client, monke
     other.refresh_from_db()
     assert other.status == Task.QUEUED
     assert len(mail) == 3
-    assert admin_client.get(reverse("admin:django_simple_queue_task_apply_all", args=["delete"])).status_code == 403
+    assert (
+        admin_client.get(
+            reverse("admin:django_simple_queue_task_apply_all", args=["delete"])
+        ).status_code
+        == 403
+    )
 
 
 # Permissions.
+
 
 def test_view_only_staff_can_see_and_export_but_not_act():
     client = staff("view")
@@ -312,10 +370,19 @@ def test_view_only_staff_can_see_and_export_but_not_act():
     html = client.get(change_url(task)).content.decode()
     assert 'id="dsq-requeue"' not in html
     assert client.get(reverse(ADD)).status_code == 403
-    assert client.post(reverse(ADD), {"task": "tests.tasks.add", "args": '{"a": 1}'}).status_code == 403
+    assert (
+        client.post(reverse(ADD), {"task": "tests.tasks.add", "args": '{"a": 1}'}).status_code
+        == 403
+    )
     post_action(client, "enqueue_tasks", [task])
-    assert client.post(reverse("admin:django_simple_queue_task_requeue", args=[task.pk])).status_code == 403
-    assert client.post(reverse("admin:django_simple_queue_task_cancel", args=[task.pk])).status_code == 403
+    assert (
+        client.post(reverse("admin:django_simple_queue_task_requeue", args=[task.pk])).status_code
+        == 403
+    )
+    assert (
+        client.post(reverse("admin:django_simple_queue_task_cancel", args=[task.pk])).status_code
+        == 403
+    )
     url = reverse("admin:django_simple_queue_task_apply_all", args=["enqueue_tasks"])
     assert client.post(url, {"confirm": "yes"}).status_code == 403
     task.refresh_from_db()
@@ -325,7 +392,10 @@ def test_view_only_staff_can_see_and_export_but_not_act():
 
 def test_add_permission_alone_can_enqueue_but_not_act():
     client = staff("view", "add")
-    assert client.post(reverse(ADD), {"task": "tests.tasks.add", "args": '{"a": 1}'}).status_code == 302
+    assert (
+        client.post(reverse(ADD), {"task": "tests.tasks.add", "args": '{"a": 1}'}).status_code
+        == 302
+    )
     task = Task.objects.get()
     post_action(client, "cancel_tasks", [task])
     task.refresh_from_db()
@@ -336,7 +406,15 @@ def test_actions_need_csrf(admin_user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin_user)
     task = TaskFactory()
-    assert client.post(reverse("admin:django_simple_queue_task_cancel", args=[task.pk])).status_code == 403
-    assert client.post(reverse(CHANGELIST), {"action": "cancel_tasks", "_selected_action": [task.pk]}).status_code == 403
+    assert (
+        client.post(reverse("admin:django_simple_queue_task_cancel", args=[task.pk])).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            reverse(CHANGELIST), {"action": "cancel_tasks", "_selected_action": [task.pk]}
+        ).status_code
+        == 403
+    )
     task.refresh_from_db()
     assert task.status == Task.QUEUED

@@ -24,8 +24,20 @@ pytestmark = pytest.mark.django_db
 EXPORT = "admin:django_simple_queue_task_export"
 IMPORT = "admin:django_simple_queue_task_import"
 PROCESS_IMPORT = "admin:django_simple_queue_task_process_import"
-HEADER = ["id", "task", "queue", "status", "arguments", "attempts", "created", "started", "finished",
-          "duration_seconds", "worker", "error_summary"]
+HEADER = [
+    "id",
+    "task",
+    "queue",
+    "status",
+    "arguments",
+    "attempts",
+    "created",
+    "started",
+    "finished",
+    "duration_seconds",
+    "worker",
+    "error_summary",
+]
 
 
 def rows_of(content: bytes) -> list[dict[str, str]]:
@@ -34,9 +46,14 @@ def rows_of(content: bytes) -> list[dict[str, str]]:
 
 def test_resource_exports_history_with_redacted_args():
     start = timezone.now() - timedelta(seconds=90)
-    task = TaskFactory(failed=True, args=json.dumps({"token": "s3cret", "n": 1}), started_at=start,
-                       finished_at=start + timedelta(seconds=12.5), worker_id="h:9",
-                       error="Traceback (most recent call last):\n  ...\nValueError: boom\n")
+    task = TaskFactory(
+        failed=True,
+        args=json.dumps({"token": "s3cret", "n": 1}),
+        started_at=start,
+        finished_at=start + timedelta(seconds=12.5),
+        worker_id="h:9",
+        error="Traceback (most recent call last):\n  ...\nValueError: boom\n",
+    )
     dataset = TaskResource().export()
     assert dataset.headers == HEADER
     row = dict(zip(dataset.headers, dataset[0], strict=True))
@@ -52,7 +69,8 @@ def test_export_of_the_filtered_list(admin_client):
     mail = TaskFactory(queue="mail", completed=True)
     TaskFactory(queue="default")
     response = admin_client.post(
-        reverse(EXPORT) + "?queue=mail", {"format": "0", "resource": "0", **{f"taskresource_{f}": "on" for f in HEADER}}
+        reverse(EXPORT) + "?queue=mail",
+        {"format": "0", "resource": "0", **{f"taskresource_{f}": "on" for f in HEADER}},
     )
     assert response.status_code == 200, response.content[:500]
     rows = rows_of(response.content)
@@ -69,8 +87,12 @@ def test_export_of_selected_rows(admin_client):
     assert response.status_code == 200
     response = admin_client.post(
         reverse(EXPORT),
-        {"format": "0", "resource": "0", "export_items": [str(a.pk), str(c.pk)],
-         **{f"taskresource_{f}": "on" for f in HEADER}},
+        {
+            "format": "0",
+            "resource": "0",
+            "export_items": [str(a.pk), str(c.pk)],
+            **{f"taskresource_{f}": "on" for f in HEADER},
+        },
     )
     assert response.status_code == 200
     assert {row["id"] for row in rows_of(response.content)} == {str(a.pk), str(c.pk)}
@@ -95,7 +117,9 @@ def test_import_previews_then_enqueues_valid_rows(admin_client, admin_user):
     tasks = {t.task: t for t in Task.objects.all()}
     assert set(tasks) == {"tests.tasks.add", "tests.tasks.echo"}
     assert tasks["tests.tasks.add"].queue == "mail" and tasks["tests.tasks.echo"].queue == "default"
-    assert all(t.status == Task.QUEUED and t.enqueued_by == admin_user.username for t in tasks.values())
+    assert all(
+        t.status == Task.QUEUED and t.enqueued_by == admin_user.username for t in tasks.values()
+    )
     assert json.loads(tasks["tests.tasks.add"].args) == {"a": 1}
 
 
@@ -156,8 +180,9 @@ def test_admin_works_without_import_export():
         "PYTHONPATH": str(ROOT),
         "PATH": "/usr/bin:/bin",
     }
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines == ["200 False True", "302", "['django_simple_queue.W003']"]
