@@ -1,0 +1,138 @@
+"""A JSON health report of the queue for staff and monitoring: ``/django_simple_queue/health``.
+
+``health_report()`` computes it (call it from a view of your own to expose it another way);
+``view_health`` serves it to active staff users. Every count uses an index of the Task table
+(queued and running rows have partial indexes), so the report stays cheap on a large table.
+Nothing here imports the admin: the lean worker settings can serve it too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.apps import apps
+from django.db.models import Case, Count, F, Max, Min, Q, When
+from django.db.models.functions import Greatest
+from django.http import Http404, HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from django_simple_queue import conf
+from django_simple_queue.models import Task
+
+
+def _seconds(delta: timedelta | None) -> float | None:
+    return None if delta is None else round(max(delta.total_seconds(), 0.0), 3)
+
+
+def queue_report(now: datetime) -> list[dict[str, Any]]:
+    """Per queue: queued tasks, how many may start now, and how long the oldest ready one waits."""
+    ready = Q(run_after__isnull=True) | Q(run_after__lte=now)
+    # A deferred task waits from its run_after, not from its creation.
+    waiting_since = Case(
+        When(run_after__isnull=True, then=F("created")),
+        default=Greatest("created", "run_after"),
+    )
+    rows = (
+        Task.objects.queued()
+        .values("queue")
+        .annotate(
+            depth=Count("id"),
+            ready=Count("id", filter=ready),
+            oldest=Min(waiting_since, filter=ready),
+        )
+        .order_by("queue")
+    )
+    return [
+        {
+            "queue": row["queue"],
+            "depth": row["depth"],
+            "ready": row["ready"],
+            "deferred": row["depth"] - row["ready"],
+            "oldest_ready_age": _seconds(now - row["oldest"]) if row["oldest"] else None,
+        }
+        for row in rows
+    ]
+
+
+def worker_report(now: datetime) -> list[dict[str, Any]]:
+    """Workers that hold claims, each with its running tasks and the age of its last heartbeat."""
+    cutoff = now - timedelta(seconds=float(conf.get("STALE_AFTER")))
+    rows = (
+        Task.objects.running()
+        .exclude(worker_id="")
+        .values("worker_id")
+        .annotate(running=Count("id"), last_beat=Max("heartbeat_at"))
+        .order_by("worker_id")
+    )
+    return [
+        {
+            "worker": row["worker_id"],
+            "running": row["running"],
+            "last_heartbeat_age": _seconds(now - row["last_beat"]) if row["last_beat"] else None,
+            "live": row["last_beat"] is not None and row["last_beat"] >= cutoff,
+        }
+        for row in rows
+    ]
+
+
+def health_report(now: datetime | None = None) -> dict[str, Any]:
+    """The queue's health as a JSON-ready dict (see docs/deployment.md, "Monitoring")."""
+    now = now or timezone.now()
+    stale_after = float(conf.get("STALE_AFTER"))
+    queues = queue_report(now)
+    workers = worker_report(now)
+    hour_ago = now - timedelta(hours=1)
+    finished = Task.objects.filter(
+        finished_at__gte=hour_ago, status__in=(Task.COMPLETED, Task.FAILED)
+    ).aggregate(
+        completed=Count("id", filter=Q(status=Task.COMPLETED)),
+        failed=Count("id", filter=Q(status=Task.FAILED)),
+    )
+    ages = [q["oldest_ready_age"] for q in queues if q["oldest_ready_age"] is not None]
+    oldest = max(ages, default=None)
+    stale = Task.objects.stale(now).count()
+    live = [w for w in workers if w["live"]]
+    problems = []
+    if stale:
+        problems.append(
+            f"{stale} running task(s) without a heartbeat for more than {stale_after:g}s: "
+            "their worker is lost; a live worker will rescue them."
+        )
+    # Idle workers hold no claim and so leave no heartbeat; only a ready task that nobody has
+    # picked up for longer than STALE_AFTER says that no worker serves its queue.
+    if oldest is not None and oldest > stale_after and not live:
+        problems.append(
+            f"The oldest ready task has waited {oldest:g}s and no worker is running anything: "
+            "is a worker running for its queue?"
+        )
+    return {
+        "status": "ok" if not problems else "problem",
+        "problems": problems,
+        "time": now.isoformat(),
+        "queued": sum(q["depth"] for q in queues),
+        "oldest_ready_age": oldest,
+        "queues": queues,
+        "running": sum(w["running"] for w in workers),
+        "stale": stale,
+        "live_workers": len(live),
+        "workers": workers,
+        "completed_last_hour": finished["completed"],
+        "failed_last_hour": finished["failed"],
+    }
+
+
+@never_cache
+@require_safe
+def view_health(request: HttpRequest) -> JsonResponse:
+    """The health report for active staff users: 200 when healthy, 503 when there are problems."""
+    if not apps.is_installed("django.contrib.auth"):
+        # Without users there is nobody to trust with the report.
+        raise Http404("The health report needs django.contrib.auth.")
+    user = getattr(request, "user", None)
+    if user is None or not (user.is_active and user.is_staff):
+        return JsonResponse({"detail": "Staff only: log in as a staff user."}, status=403)
+    report = health_report()
+    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
