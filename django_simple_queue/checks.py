@@ -1,4 +1,20 @@
-"""System checks for django-simple-queue's settings (ids ``django_simple_queue.E…/W…``)."""
+"""System checks for django-simple-queue's settings (ids ``django_simple_queue.E…/W…``).
+
+| id | what |
+|---|---|
+| E001 | ``ALLOWED_TASKS`` is not None or a collection of dotted paths |
+| E002 | a number setting has the wrong type or range |
+| E003 | ``TASK_TIMEOUT`` is not a number of seconds or None |
+| E004 | ``STALE_AFTER`` is not larger than three heartbeats |
+| E005 | ``STATUS_VIEW`` is not a known rule or an importable callable |
+| E006 | ``REDACT_KEYS`` is not a collection of argument names |
+| W001 | ``ALLOWED_TASKS`` is not set |
+| W002 | an ``ALLOWED_TASKS`` entry does not import to a callable |
+| W003 | the admin is installed without ``import_export`` |
+| W004 | SQLite without ``transaction_mode: IMMEDIATE`` |
+| W005 | a worker on SQLite with ``--concurrency`` above 1 (reported by ``task_worker``) |
+| W006 | a ``DJANGO_SIMPLE_QUEUE_`` setting that does not exist (a typo?) |
+"""
 
 from __future__ import annotations
 
@@ -6,105 +22,226 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import connections
 
 from django_simple_queue import conf
 
+# Setting -> (integers only?, zero allowed?)
 NUMBERS = {
-    "MAX_OUTPUT_SIZE": False,
-    "MAX_ARGS_SIZE": False,
-    "MAX_ATTEMPTS": False,
-    "RETRY_BACKOFF": True,
-    "HEARTBEAT_INTERVAL": False,
-    "STALE_AFTER": False,
-    "POLL_INTERVAL": False,
-    "SHUTDOWN_GRACE": True,
+    "MAX_OUTPUT_SIZE": (True, False),
+    "MAX_ARGS_SIZE": (True, False),
+    "MAX_ATTEMPTS": (True, False),
+    "RETRY_BACKOFF": (False, True),
+    "HEARTBEAT_INTERVAL": (False, False),
+    "STALE_AFTER": (False, False),
+    "POLL_INTERVAL": (False, False),
+    "SHUTDOWN_GRACE": (False, True),
 }
+STATUS_RULES = ("public", "authenticated", "staff")
+# Heartbeats a worker may miss (a slow query, a short network stall) before its tasks are taken.
+MIN_HEARTBEATS = 3
 
 
 def _name(key: str) -> str:
     return conf.PREFIX + key
 
 
-@register(Tags.compatibility)
-def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    errors: list[CheckMessage] = []
+def _is_number(value: Any, integer: bool) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) if integer else isinstance(value, int | float)
+
+
+def _strings(value: Any) -> bool:
+    """A collection of strings (a set, list, tuple …), but not a string or a mapping."""
+    if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
+        return False
+    return all(isinstance(item, str) for item in value)
+
+
+def _check_allowed_tasks() -> list[CheckMessage]:
     allowed = conf.get("ALLOWED_TASKS")
     if allowed is None:
-        errors.append(
+        return [
             Warning(
                 f"{_name('ALLOWED_TASKS')} is not set: code may enqueue any importable callable, "
                 "and the admin's enqueue form offers nothing.",
                 hint="Set it to the set of dotted paths of your task functions.",
                 id="django_simple_queue.W001",
             )
-        )
-    elif isinstance(allowed, str) or not all(isinstance(path, str) for path in allowed):
-        errors.append(
+        ]
+    if not _strings(allowed):
+        return [
             Error(
-                f"{_name('ALLOWED_TASKS')} must be a set of dotted paths (strings), not {allowed!r}.",
+                f"{_name('ALLOWED_TASKS')} must be a set of dotted paths (strings) or None, "
+                f"not {allowed!r}.",
                 id="django_simple_queue.E001",
             )
-        )
-    else:
-        from django_simple_queue.callables import import_callable
-        from django_simple_queue.exceptions import InvalidTaskPath
+        ]
+    from django_simple_queue.callables import import_callable
+    from django_simple_queue.exceptions import InvalidTaskPath
 
-        for path in sorted(allowed):
-            try:
-                import_callable(path)
-            except InvalidTaskPath as exc:
-                errors.append(
-                    Warning(
-                        f"{_name('ALLOWED_TASKS')} names a task that cannot be used: {exc}",
-                        id="django_simple_queue.W002",
-                    )
+    errors: list[CheckMessage] = []
+    for path in sorted(allowed):
+        try:
+            import_callable(path)
+        except InvalidTaskPath as exc:
+            errors.append(
+                Warning(
+                    f"{_name('ALLOWED_TASKS')} names a task that cannot be used: {exc}",
+                    hint="Fix the path, or remove it from the set.",
+                    id="django_simple_queue.W002",
                 )
-    for key, zero_ok in NUMBERS.items():
+            )
+    return errors
+
+
+def _check_numbers() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for key, (integer, zero_ok) in NUMBERS.items():
         value = conf.get(key)
-        bad = isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-        if not bad and value == 0 and not zero_ok:
-            bad = True
+        bad = not _is_number(value, integer) or value < 0 or (value == 0 and not zero_ok)
         if bad:
+            kind = "an integer" if integer else "a number"
+            sign = "non-negative" if zero_ok else "positive"
             errors.append(
                 Error(
-                    f"{_name(key)} must be a {'non-negative' if zero_ok else 'positive'} number, not {value!r}.",
+                    f"{_name(key)} must be {kind}, {sign}, not {value!r}.",
                     id="django_simple_queue.E002",
                 )
             )
     timeout = conf.get("TASK_TIMEOUT")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)):
-        errors.append(
-            Error(f"{_name('TASK_TIMEOUT')} must be a number of seconds or None, not {timeout!r}.",
-                  id="django_simple_queue.E003")
-        )
-    beat, stale = conf.get("HEARTBEAT_INTERVAL"), conf.get("STALE_AFTER")
-    if isinstance(beat, int | float) and isinstance(stale, int | float) and stale < 3 * beat:
+    if timeout is not None and not _is_number(timeout, integer=False):
         errors.append(
             Error(
-                f"{_name('STALE_AFTER')} ({stale}) must be at least three heartbeats "
-                f"({_name('HEARTBEAT_INTERVAL')} = {beat}), or live workers lose their tasks.",
+                f"{_name('TASK_TIMEOUT')} must be a number of seconds or None, not {timeout!r}.",
+                id="django_simple_queue.E003",
+            )
+        )
+    beat, stale = conf.get("HEARTBEAT_INTERVAL"), conf.get("STALE_AFTER")
+    if (
+        _is_number(beat, integer=False)
+        and _is_number(stale, integer=False)
+        and beat > 0
+        and stale <= MIN_HEARTBEATS * beat
+    ):
+        errors.append(
+            Error(
+                f"{_name('STALE_AFTER')} ({stale}) must be more than {MIN_HEARTBEATS} heartbeats "
+                f"({_name('HEARTBEAT_INTERVAL')} = {beat}), or the tasks of live workers are "
+                "taken from them and run twice.",
+                hint=f"Set {_name('STALE_AFTER')} to at least {MIN_HEARTBEATS * 2} × "
+                f"{_name('HEARTBEAT_INTERVAL')} (the defaults are 30 and 5).",
                 id="django_simple_queue.E004",
             )
         )
+    return errors
+
+
+def _check_status_view() -> list[CheckMessage]:
     view = conf.get("STATUS_VIEW")
-    if not callable(view) and not isinstance(view, str):
-        errors.append(
-            Error(f"{_name('STATUS_VIEW')} must be 'public', 'authenticated', 'staff' or a dotted path.",
-                  id="django_simple_queue.E005")
+    if callable(view) or view in STATUS_RULES:
+        return []
+    if isinstance(view, str) and "." in view:
+        from django.utils.module_loading import import_string
+
+        try:
+            if callable(import_string(view)):
+                return []
+        except ImportError:
+            pass
+    return [
+        Error(
+            f"{_name('STATUS_VIEW')} must be 'public', 'authenticated', 'staff', or the dotted path "
+            f"of a function (request, task) -> bool, not {view!r}.",
+            id="django_simple_queue.E005",
         )
+    ]
+
+
+def _check_redact_keys() -> list[CheckMessage]:
     keys = conf.get("REDACT_KEYS")
-    if isinstance(keys, str) or not all(isinstance(key, str) for key in keys):
-        errors.append(
-            Error(f"{_name('REDACT_KEYS')} must be a set of argument names, not {keys!r}.",
-                  id="django_simple_queue.E006")
+    if _strings(keys):
+        return []
+    return [
+        Error(
+            f"{_name('REDACT_KEYS')} must be a set of argument names, not {keys!r}.",
+            id="django_simple_queue.E006",
         )
+    ]
+
+
+def _check_unknown_settings() -> list[CheckMessage]:
+    unknown = sorted(
+        name
+        for name in dir(settings)
+        if name.startswith(conf.PREFIX) and name[len(conf.PREFIX) :] not in conf.DEFAULTS
+    )
+    return [
+        Warning(
+            f"{name} is not a setting of django-simple-queue and has no effect.",
+            hint="The settings are " + ", ".join(_name(key) for key in conf.DEFAULTS) + ".",
+            id="django_simple_queue.W006",
+        )
+        for name in unknown
+    ]
+
+
+def _check_sqlite() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for alias in settings.DATABASES:
+        connection = connections[alias]
+        if connection.vendor != "sqlite":
+            continue
+        mode = connection.settings_dict.get("OPTIONS", {}).get("transaction_mode")
+        if str(mode).upper() != "IMMEDIATE":
+            errors.append(
+                Warning(
+                    f"Database '{alias}' is SQLite without transaction_mode IMMEDIATE: the web "
+                    "process and a worker can fail each other with 'database is locked'.",
+                    hint=f"Set DATABASES['{alias}']['OPTIONS'] = "
+                    "{'transaction_mode': 'IMMEDIATE'}, or use PostgreSQL.",
+                    id="django_simple_queue.W004",
+                )
+            )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every check of this package's settings."""
+    errors: list[CheckMessage] = []
+    errors += _check_allowed_tasks()
+    errors += _check_numbers()
+    errors += _check_status_view()
+    errors += _check_redact_keys()
+    errors += _check_unknown_settings()
+    errors += _check_sqlite()
     if apps.is_installed("django.contrib.admin") and not apps.is_installed("import_export"):
         errors.append(
             Warning(
-                "The task admin works without CSV export and import because 'import_export' is not installed.",
+                "The task admin works without CSV export and import because 'import_export' "
+                "is not installed.",
                 hint="pip install django-import-export and add 'import_export' to INSTALLED_APPS.",
                 id="django_simple_queue.W003",
             )
         )
     return errors
+
+
+def worker_warnings(concurrency: int, using: str = "default") -> list[CheckMessage]:
+    """What ``task_worker`` says at start about its own options (W005)."""
+    if connections[using].vendor == "sqlite" and concurrency > 1:
+        return [
+            Warning(
+                f"SQLite with --concurrency {concurrency}: SQLite lets one process write at a "
+                "time, so tasks wait for each other's writes and may fail with "
+                "'database is locked'.",
+                hint="Use SQLite for development with one worker and --concurrency 1; use "
+                "PostgreSQL for more.",
+                id="django_simple_queue.W005",
+            )
+        ]
+    return []

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from django_simple_queue.checks import worker_warnings
 from django_simple_queue.worker import Worker
 
 
@@ -29,6 +31,9 @@ class Command(BaseCommand):
                 self.stdout.write(line)
                 self.stdout.flush()
 
+        for warning in worker_warnings(options["concurrency"]):
+            if warning.id not in settings.SILENCED_SYSTEM_CHECKS:
+                self.stderr.write(f"{warning.id}: {warning.msg}\n\tHINT: {warning.hint}")
         worker = Worker(
             queues=options["queues"],
             concurrency=options["concurrency"],
