@@ -11,9 +11,10 @@
 | W001 | ``ALLOWED_TASKS`` is not set |
 | W002 | an ``ALLOWED_TASKS`` entry does not import to a callable |
 | W003 | the admin is installed without ``import_export`` |
-| W004 | SQLite without ``transaction_mode: IMMEDIATE`` |
-| W005 | a worker on SQLite with ``--concurrency`` above 1 (reported by ``task_worker``) |
-| W006 | a ``DJANGO_SIMPLE_QUEUE_`` setting that does not exist (a typo?) |
+| W004 | the admin is installed without ``admin_ext`` (registered in ``admin_ext/admin.py``) |
+| W005 | SQLite without ``transaction_mode: IMMEDIATE`` |
+| W006 | a worker on SQLite with ``--concurrency`` above 1 (reported by ``task_worker``) |
+| W007 | a ``DJANGO_SIMPLE_QUEUE_`` setting that does not exist (a typo?) |
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ def _check_unknown_settings() -> list[CheckMessage]:
         Warning(
             f"{name} is not a setting of django-simple-queue and has no effect.",
             hint="The settings are " + ", ".join(_name(key) for key in conf.DEFAULTS) + ".",
-            id="django_simple_queue.W006",
+            id="django_simple_queue.W007",
         )
         for name in unknown
     ]
@@ -203,7 +204,7 @@ def _check_sqlite() -> list[CheckMessage]:
                     "process and a worker can fail each other with 'database is locked'.",
                     hint=f"Set DATABASES['{alias}']['OPTIONS'] = "
                     "{'transaction_mode': 'IMMEDIATE'}, or use PostgreSQL.",
-                    id="django_simple_queue.W004",
+                    id="django_simple_queue.W005",
                 )
             )
     return errors
@@ -232,7 +233,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
 
 
 def worker_warnings(concurrency: int, using: str = "default") -> list[CheckMessage]:
-    """What ``task_worker`` says at start about its own options (W005)."""
+    """What ``task_worker`` says at start about its own options (W006)."""
     if connections[using].vendor == "sqlite" and concurrency > 1:
         return [
             Warning(
@@ -241,7 +242,7 @@ def worker_warnings(concurrency: int, using: str = "default") -> list[CheckMessa
                 "'database is locked'.",
                 hint="Use SQLite for development with one worker and --concurrency 1; use "
                 "PostgreSQL for more.",
-                id="django_simple_queue.W005",
+                id="django_simple_queue.W006",
             )
         ]
     return []
