@@ -13,19 +13,22 @@
 | W003 | the admin is installed without ``import_export`` |
 | W004 | the admin is installed without ``admin_ext`` (registered in ``admin_ext/admin.py``) |
 | W005 | SQLite without ``transaction_mode: IMMEDIATE`` |
-| W006 | a worker on SQLite with ``--concurrency`` above 1 (reported by ``task_worker``) |
+| W006 | a worker on SQLite with ``--concurrency`` above 1, or beside another worker (said by ``task_worker``) |
 | W007 | a ``DJANGO_SIMPLE_QUEUE_`` setting that does not exist (a typo?) |
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
-from django.db import connections
+from django.db import DatabaseError, connections
+from django.db.models import Q
+from django.utils import timezone
 
 from django_simple_queue import conf
 
@@ -233,16 +236,46 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
 
 
 def worker_warnings(concurrency: int, using: str = "default") -> list[CheckMessage]:
-    """What ``task_worker`` says at start about its own options (W006)."""
-    if connections[using].vendor == "sqlite" and concurrency > 1:
-        return [
+    """What ``task_worker`` says at start about running on SQLite (W006)."""
+    if connections[using].vendor != "sqlite":
+        return []
+    hint = (
+        "Use SQLite for development with one worker and --concurrency 1; use PostgreSQL for more."
+    )
+    warnings: list[CheckMessage] = []
+    if concurrency > 1:
+        warnings.append(
             Warning(
                 f"SQLite with --concurrency {concurrency}: SQLite lets one process write at a "
                 "time, so tasks wait for each other's writes and may fail with "
                 "'database is locked'.",
-                hint="Use SQLite for development with one worker and --concurrency 1; use "
-                "PostgreSQL for more.",
+                hint=hint,
                 id="django_simple_queue.W006",
             )
-        ]
-    return []
+        )
+    from django_simple_queue.models import Task
+
+    # Only workers that run something leave a trace (their claims' heartbeats).
+    cutoff = timezone.now() - timedelta(seconds=float(conf.get("STALE_AFTER")))
+    try:
+        others = sorted(
+            set(
+                Task.objects.using(using)
+                .running()
+                .exclude(Q(worker_id="") | Q(heartbeat_at__isnull=True))
+                .filter(heartbeat_at__gte=cutoff)
+                .values_list("worker_id", flat=True)[:10]
+            )
+        )
+    except DatabaseError:
+        others = []  # not migrated yet: the worker itself will say what is wrong
+    if others:
+        warnings.append(
+            Warning(
+                f"Another worker runs on this SQLite database ({', '.join(others)}): SQLite lets "
+                "one process write at a time, so workers wait for each other.",
+                hint=hint,
+                id="django_simple_queue.W006",
+            )
+        )
+    return warnings

@@ -3,15 +3,18 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
+from django.utils import timezone
 
 from django_simple_queue import checks
 from django_simple_queue.checks import check_settings, worker_warnings
 from tests.conftest import ROOT, worker_env
+from tests.factories import TaskFactory
 
 
 def messages(prefix: str = "django_simple_queue."):
@@ -135,6 +138,7 @@ def test_sqlite_without_immediate_transactions_warns(settings):
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only")
+@pytest.mark.django_db
 def test_worker_warnings_on_sqlite_with_concurrency():
     assert worker_warnings(1) == []
     (warning,) = worker_warnings(2)
@@ -142,6 +146,19 @@ def test_worker_warnings_on_sqlite_with_concurrency():
     assert "--concurrency 2" in warning.msg
 
 
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only")
+def test_worker_warnings_on_sqlite_beside_another_live_worker(settings):
+    settings.DJANGO_SIMPLE_QUEUE_STALE_AFTER = 30
+    TaskFactory(running=True, worker_id="old:1", heartbeat_at=timezone.now() - timedelta(minutes=5))
+    assert worker_warnings(1) == []
+    TaskFactory(running=True, worker_id="other:7")
+    (warning,) = worker_warnings(1)
+    assert warning.id == "django_simple_queue.W006"
+    assert "other:7" in warning.msg and "old:1" not in warning.msg
+
+
+@pytest.mark.django_db
 @pytest.mark.postgres
 def test_no_worker_warning_on_postgres():
     assert worker_warnings(8) == []

@@ -531,3 +531,14 @@ def test_lean_settings_modules_check_and_run_a_worker(block, tmp_path, transacti
     task.refresh_from_db()
     assert task.status == Task.COMPLETED, task.error
     assert task.output == "5"
+
+
+def test_the_version_lives_in_one_place_and_heads_the_changelog():
+    import django_simple_queue
+
+    setup_cfg = (ROOT / "setup.cfg").read_text()
+    assert re.search(r"^version = attr: django_simple_queue.__version__$", setup_cfg, re.M)
+    assert not re.search(r"^version = \d", setup_cfg, re.M)
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    first = re.search(r"^## (\S+)", changelog, re.M)
+    assert first is not None and first.group(1) == django_simple_queue.__version__
