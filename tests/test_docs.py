@@ -84,7 +84,7 @@ class Block:
         if self.lang != "python":
             return self.lang
         if path is None:
-            return "snippet"
+            return self._guess()
         name = path.rsplit("/", 1)[-1]
         if name == "settings.py":
             return "settings"
@@ -93,6 +93,22 @@ class Block:
         if name.endswith("task_worker_settings.py"):
             return "lean"
         return "module"
+
+    def _guess(self) -> str:
+        """A block without a file line: a URL pattern, settings assignments, or a snippet."""
+        if self.body.lstrip().startswith("path("):
+            return "urls"
+        statements = ast.parse(self.body).body
+        if statements and all(
+            isinstance(node, ast.Assign | ast.AugAssign)
+            and all(
+                isinstance(target, ast.Name) and target.id.isupper()
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            )
+            for node in statements
+        ):
+            return "settings"
+        return "snippet"
 
     def __str__(self) -> str:
         return f"{self.page.name}:{self.line}"
@@ -237,7 +253,10 @@ def test_settings_fragments_are_valid_settings(block, settings, tmp_path, monkey
 @pytest.mark.parametrize("block", all_blocks("urls"), ids=str)
 def test_urls_fragments_route_the_status_page(block, tmp_path, monkeypatch):
     name = f"docs_urls_{block.page.stem.replace('-', '_')}_{block.line}"
-    (tmp_path / f"{name}.py").write_text(block.body)
+    body = block.body
+    if "urlpatterns" not in body:  # one line to add to the project's urlpatterns
+        body = f"from django.urls import include, path\nurlpatterns = [\n{body}]\n"
+    (tmp_path / f"{name}.py").write_text(body)
     monkeypatch.syspath_prepend(str(tmp_path))
     module = importlib.import_module(name)
     assert resolve("/django_simple_queue/task", urlconf=module).url_name == "task"
