@@ -374,7 +374,9 @@ def test_health_example_and_table_match_the_report():
 
 # -- examples that run -----------------------------------------------------------------------------
 
-RUNNABLE = [page for page in PAGES if any(b.kind in ("snippet", "module") for b in blocks(page))]
+RUNNABLE = [
+    page for page in ALL_TEXTS if any(b.kind in ("snippet", "module") for b in blocks(page))
+]
 
 
 def write_project(root: Path, modules: list[Block]) -> list[str]:
