@@ -468,19 +468,21 @@ def run_queued_tasks(root: Path, assigned: dict[str, Any]) -> None:
     check_console_lines(result.stdout, ran_tasks)
 
 
-def console_patterns() -> dict[str, re.Pattern[str]]:
-    """The documented console lines as patterns, by their first word."""
+def console_lines() -> dict[str, tuple[re.Pattern[str], list[str]]]:
+    """The documented console lines: by event, a pattern and the literal text between values."""
     (block,) = [b for b in all_blocks("text", [DOCS / "worker.md"]) if b.body.startswith("worker ")]
     wildcards = {
         r"[\w-]+:\d+": r"\S+:\d+",  # host:pid
         r"[0-9a-f]+…[0-9a-f]+": r"[0-9a-f-]{36}",  # a task id
         r"myapp\.tasks\.\w+": r"\S+",  # a dotted path
         r"\d+(?:\.\d+)?": r"[\d.]+",  # a number
-        r"queues all": r"queues .+",
+        r"SIGTERM": r"SIG[A-Z]+",
+        r"(?<=: )Completed(?= in)": r"[\w ]+",  # the status label
+        r"(?<=queues )all": r".+",
     }
-    patterns = {}
+    lines = {}
     for line in block.body.splitlines():
-        parts = [line]
+        parts: list[Any] = [line]
         for raw, replacement in wildcards.items():
             parts = [
                 piece
@@ -490,8 +492,11 @@ def console_patterns() -> dict[str, re.Pattern[str]]:
                 )
             ]
         pattern = "".join(p[0] if isinstance(p, tuple) else re.escape(p) for p in parts)
-        patterns.setdefault(line.split()[0], re.compile(pattern))
-    return patterns
+        literals = [p for p in parts if isinstance(p, str) and p.strip()]
+        words = line.split()
+        event = f"{words[0]} {words[2]}" if words[0] == "worker" else words[0]
+        lines[event] = (re.compile(pattern), literals)
+    return lines
 
 
 def _split_keep(text: str, raw: str, replacement: str) -> list[Any]:
@@ -504,12 +509,25 @@ def _split_keep(text: str, raw: str, replacement: str) -> list[Any]:
     return [*pieces, text[last:]]
 
 
+def test_every_documented_console_line_is_written_by_the_worker():
+    source = (ROOT / "django_simple_queue" / "worker.py").read_text()
+    lines = console_lines()
+    assert {"worker started:", "worker stopped:", "claimed", "finished", "alive:"} <= set(lines)
+    for event, (_, literals) in lines.items():
+        for literal in literals:
+            assert literal in source, f"{event}: {literal!r} is not in worker.py"
+
+
 def check_console_lines(stdout: str, ran_tasks: bool) -> None:
-    lines = stdout.splitlines()
-    patterns = console_patterns()
-    expected = ["worker", "claimed", "finished"] if ran_tasks else ["worker"]
-    for word in expected:
-        assert any(patterns[word].fullmatch(line) for line in lines), (word, lines[:5])
+    """A real worker's output has the documented lines."""
+    output = stdout.splitlines()
+    events = ["worker started:", "worker stopped:"]
+    if ran_tasks:
+        events += ["claimed", "finished"]
+    documented = console_lines()
+    for event in events:
+        pattern = documented[event][0]
+        assert any(pattern.fullmatch(line) for line in output), (event, output[:5])
 
 
 @pytest.mark.parametrize("block", all_blocks("lean"), ids=str)
