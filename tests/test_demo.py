@@ -26,13 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from sample_site.dburl import database_from_url
 from sample_site.tasks import DEMOS
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUED, PROGRESS, COMPLETED, FAILED = 0, 1, 2, 3
-TASK_COLUMNS = "task, status, attempts, max_attempts, output, error, log, progress, progress_message"
+TASK_COLUMNS = (
+    "task, status, attempts, max_attempts, output, error, log, progress, progress_message"
+)
 
 
 def demo_env(db_path: Path | None = None, **extra: str) -> dict[str, str]:
@@ -64,7 +67,12 @@ def python(code: str, env: dict[str, str]) -> Any:
     """Run ``code`` in a fresh interpreter with Django set up; return what it printed as JSON."""
     script = "import django, json\ndjango.setup()\n" + code
     proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -77,7 +85,14 @@ def sqlite_rows(db_path: Path, sql: str) -> list[sqlite3.Row]:
 
 
 @pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sqlite_pass() -> None:
+    """The SQLite demo runs once per Django version: in the suite's SQLite pass."""
+    if connection.vendor != "sqlite":
+        pytest.skip("the SQLite demo runs in the SQLite pass (DSQ_TEST_DB=sqlite)")
+
+
+@pytest.fixture(scope="module")
+def migrated(sqlite_pass: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo database with every migration applied (copied for each test that needs one)."""
     path = tmp_path_factory.mktemp("demo") / "migrated.sqlite3"
     manage("migrate", "--noinput", env=demo_env(path))
@@ -100,13 +115,25 @@ def demo_db(migrated: Path, tmp_path: Path) -> Path:
     [
         (
             "postgres://shop:p%40ss%2Fword@db.example.com:6543/shop_prod",
-            {"NAME": "shop_prod", "USER": "shop", "PASSWORD": "p@ss/word",
-             "HOST": "db.example.com", "PORT": "6543", "OPTIONS": {}},
+            {
+                "NAME": "shop_prod",
+                "USER": "shop",
+                "PASSWORD": "p@ss/word",
+                "HOST": "db.example.com",
+                "PORT": "6543",
+                "OPTIONS": {},
+            },
         ),
         (
             "postgresql://u@[::1]:5433/app?sslmode=require&connect_timeout=5",
-            {"NAME": "app", "USER": "u", "PASSWORD": "", "HOST": "::1", "PORT": "5433",
-             "OPTIONS": {"sslmode": "require", "connect_timeout": "5"}},
+            {
+                "NAME": "app",
+                "USER": "u",
+                "PASSWORD": "",
+                "HOST": "::1",
+                "PORT": "5433",
+                "OPTIONS": {"sslmode": "require", "connect_timeout": "5"},
+            },
         ),
         (
             "postgres://%2Fvar%2Frun%2Fpostgresql/app",
@@ -126,7 +153,10 @@ def test_database_url_postgres(url: str, expected: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("url", "name"),
-    [("sqlite:////srv/data/demo.sqlite3", "/srv/data/demo.sqlite3"), ("sqlite:///demo.sqlite3", "demo.sqlite3")],
+    [
+        ("sqlite:////srv/data/demo.sqlite3", "/srv/data/demo.sqlite3"),
+        ("sqlite:///demo.sqlite3", "demo.sqlite3"),
+    ],
 )
 def test_database_url_sqlite(url: str, name: str) -> None:
     db = database_from_url(url)
@@ -152,24 +182,33 @@ def test_database_url_errors_name_the_problem(url: str, message: str) -> None:
 SHOW_DATABASE = "from django.conf import settings\nprint(json.dumps(settings.DATABASES['default']))"
 
 
-def test_settings_use_sqlite_unless_database_url_is_set(tmp_path: Path) -> None:
+def test_settings_use_sqlite_unless_database_url_is_set(sqlite_pass: None, tmp_path: Path) -> None:
     sqlite = python(SHOW_DATABASE, demo_env(tmp_path / "x.sqlite3"))
-    assert (sqlite["ENGINE"], sqlite["NAME"]) == ("django.db.backends.sqlite3", str(tmp_path / "x.sqlite3"))
+    assert (sqlite["ENGINE"], sqlite["NAME"]) == (
+        "django.db.backends.sqlite3",
+        str(tmp_path / "x.sqlite3"),
+    )
 
     url = "postgres://shop:secret@db.example.com:6543/shop"
     postgres = python(SHOW_DATABASE, demo_env(tmp_path / "x.sqlite3", DATABASE_URL=url))
     assert postgres["ENGINE"] == "django.db.backends.postgresql"
-    assert (postgres["NAME"], postgres["HOST"], postgres["PORT"]) == ("shop", "db.example.com", "6543")
+    assert (postgres["NAME"], postgres["HOST"], postgres["PORT"]) == (
+        "shop",
+        "db.example.com",
+        "6543",
+    )
 
 
-def test_lean_worker_settings_leave_out_the_web_apps(tmp_path: Path) -> None:
+def test_lean_worker_settings_leave_out_the_web_apps(sqlite_pass: None, tmp_path: Path) -> None:
     code = (
         "from django.apps import apps\nfrom django.conf import settings\n"
         "print(json.dumps({'apps': [a.name for a in apps.get_app_configs()],"
         " 'middleware': settings.MIDDLEWARE, 'templates': settings.TEMPLATES,"
         " 'db': settings.DATABASES['default']['NAME'], 'allowed': sorted(settings.DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS)}))"
     )
-    env = demo_env(tmp_path / "lean.sqlite3", DJANGO_SETTINGS_MODULE="sample_site.task_worker_settings")
+    env = demo_env(
+        tmp_path / "lean.sqlite3", DJANGO_SETTINGS_MODULE="sample_site.task_worker_settings"
+    )
     lean = python(code, env)
     assert lean["apps"] == ["django_simple_queue", "sample_site"]
     assert lean["middleware"] == [] and lean["templates"] == []
@@ -197,13 +236,17 @@ def test_demo_setup_creates_the_admin_and_sample_tasks_once(demo_db: Path) -> No
 
 def test_demo_setup_keeps_an_existing_superuser(demo_db: Path) -> None:
     env = demo_env(demo_db, DJANGO_SUPERUSER_PASSWORD="s3cret-pass")
-    manage("createsuperuser", "--noinput", "--username", "boss", "--email", "b@example.com", env=env)
+    manage(
+        "createsuperuser", "--noinput", "--username", "boss", "--email", "b@example.com", env=env
+    )
     out = manage("demo_setup", env=env).stdout
     assert "A superuser exists already" in out
-    assert [row["username"] for row in sqlite_rows(demo_db, "SELECT username FROM auth_user")] == ["boss"]
+    assert [row["username"] for row in sqlite_rows(demo_db, "SELECT username FROM auth_user")] == [
+        "boss"
+    ]
 
 
-def test_demo_setup_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+def test_demo_setup_refuses_an_unmigrated_database(sqlite_pass: None, tmp_path: Path) -> None:
     proc = manage("demo_setup", env=demo_env(tmp_path / "empty.sqlite3"), check=False)
     assert proc.returncode != 0
     assert "run 'python manage.py migrate' first" in proc.stderr
@@ -292,7 +335,10 @@ def test_lean_worker_runs_every_demo_task_as_designed(demo_db: Path) -> None:
     manage("demo_setup", env=env)
 
     def fetch() -> list[dict[str, Any]]:
-        return [dict(row) for row in sqlite_rows(demo_db, f"SELECT {TASK_COLUMNS} FROM django_simple_queue_task")]
+        return [
+            dict(row)
+            for row in sqlite_rows(demo_db, f"SELECT {TASK_COLUMNS} FROM django_simple_queue_task")
+        ]
 
     rows, out = run_worker_until_done(fetch, env, count=len(DEMOS))
     calls = sqlite_rows(demo_db, "SELECT count(*) FROM sample_site_apicall")[0][0]
@@ -362,7 +408,9 @@ class Browser:
 
     def post(self, path: str, data: dict[str, str]) -> tuple[int, str, str]:
         body = urllib.parse.urlencode(data).encode()
-        request = urllib.request.Request(self.base + path, data=body, headers={"Referer": self.base + "/"})
+        request = urllib.request.Request(
+            self.base + path, data=body, headers={"Referer": self.base + "/"}
+        )
         try:
             with self.opener.open(request, timeout=10) as resp:
                 return resp.status, resp.geturl(), resp.read().decode()
@@ -385,7 +433,9 @@ def processes_with(marker: str) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def demo_site(
+    sqlite_pass: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """``scripts/demo.sh`` running on a free port with its own database, current interpreter."""
     db_path = tmp_path_factory.mktemp("demo-sh") / "demo.sqlite3"
     port = free_port()
@@ -393,7 +443,11 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
     env = demo_env(db_path, DEMO_PYTHON=sys.executable, PORT=str(port))
     env.pop("DJANGO_SETTINGS_MODULE")  # as from a shell: manage.py chooses sample_site.settings
     proc = subprocess.Popen(
-        ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        ["bash", "scripts/demo.sh"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -440,13 +494,16 @@ def test_demo_sh_serves_landing_page_status_page_and_admin(demo_site: dict[str, 
     assert "django-simple-queue demo" in login  # templates/admin/base_site.html
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login)[1]  # type: ignore[index]
     status, url, index = browser.post(
-        "/admin/login/?next=/admin/", {"csrfmiddlewaretoken": token, "username": "admin", "password": "admin"}
+        "/admin/login/?next=/admin/",
+        {"csrfmiddlewaretoken": token, "username": "admin", "password": "admin"},
     )
     assert status == 200 and url.endswith("/admin/"), index
     assert "Site administration" in index and 'href="/admin/django_simple_queue/task/"' in index
 
 
-def test_demo_sh_enqueues_from_the_landing_page_and_its_worker_runs_it(demo_site: dict[str, Any]) -> None:
+def test_demo_sh_enqueues_from_the_landing_page_and_its_worker_runs_it(
+    demo_site: dict[str, Any],
+) -> None:
     browser = Browser(demo_site["base"])
     # Without the CSRF token the form is refused.
     assert browser.post("/enqueue/", {"demo": "email"})[0] == 403
@@ -454,12 +511,19 @@ def test_demo_sh_enqueues_from_the_landing_page_and_its_worker_runs_it(demo_site
     html = browser.get("/")[2]
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)[1]  # type: ignore[index]
     assert browser.post("/enqueue/", {"csrfmiddlewaretoken": token, "demo": "nonsense"})[0] == 400
-    status, url, page = browser.post("/enqueue/", {"csrfmiddlewaretoken": token, "demo": "services"})
-    assert status == 200 and "/django_simple_queue/task?task_id=" in url  # redirected to the status page
+    status, url, page = browser.post(
+        "/enqueue/", {"csrfmiddlewaretoken": token, "demo": "services"}
+    )
+    assert (
+        status == 200 and "/django_simple_queue/task?task_id=" in url
+    )  # redirected to the status page
     task_id = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["task_id"][0]
     assert task_id in page
 
-    row = sqlite_rows(demo_site["db"], f"SELECT task, enqueued_by FROM django_simple_queue_task WHERE id = '{uuid.UUID(task_id).hex}'")
+    row = sqlite_rows(
+        demo_site["db"],
+        f"SELECT task, enqueued_by FROM django_simple_queue_task WHERE id = '{uuid.UUID(task_id).hex}'",
+    )
     assert [tuple(r) for r in row] == [("sample_site.tasks.check_services", "landing page")]
 
     # The worker that demo.sh started picks it up.
