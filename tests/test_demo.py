@@ -501,6 +501,31 @@ def test_demo_sh_serves_landing_page_status_page_and_admin(demo_site: dict[str, 
     assert "Site administration" in index and 'href="/admin/django_simple_queue/task/"' in index
 
 
+ADMIN_TEMPLATES = ROOT / "django_simple_queue/templates/admin/django_simple_queue/task"
+
+
+@pytest.mark.skipif(
+    not ADMIN_TEMPLATES.is_dir(),
+    reason="the task admin's templates are not in django_simple_queue yet (sample_site has no admin_ext)",
+)
+def test_demo_sh_serves_the_task_admin(demo_site: dict[str, Any]) -> None:
+    browser = Browser(demo_site["base"])
+    login = browser.get("/admin/login/")[2]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login)[1]  # type: ignore[index]
+    browser.post(
+        "/admin/login/", {"csrfmiddlewaretoken": token, "username": "admin", "password": "admin"}
+    )
+    status, _, changelist = browser.get("/admin/django_simple_queue/task/")
+    assert status == 200, changelist[:2000]
+    change_links = re.findall(
+        r'href="(/admin/django_simple_queue/task/[0-9a-f-]{36}/change/)"', changelist
+    )
+    assert len(set(change_links)) >= len(DEMOS)
+    status, _, change = browser.get(change_links[0])
+    assert status == 200 and "sample_site.tasks." in change
+    assert browser.get("/admin/django_simple_queue/task/add/")[0] == 200
+
+
 def test_demo_sh_enqueues_from_the_landing_page_and_its_worker_runs_it(
     demo_site: dict[str, Any],
 ) -> None:
