@@ -77,8 +77,13 @@ cat <<BANNER
 BANNER
 
 # Either one exiting on its own ends the demo (and stops the other, through the EXIT trap).
-set +e
-wait -n "$WEB" "$WORKER"
-STATUS=$?
-echo "A demo process exited with status $STATUS." >&2
+# A polling loop rather than `wait -n`, which the bash 3.2 of macOS lacks.
+while kill -0 "$WEB" 2>/dev/null && kill -0 "$WORKER" 2>/dev/null; do
+    sleep 1
+done
+if ! kill -0 "$WEB" 2>/dev/null; then
+    echo "The web server exited (is port $PORT in use? Try PORT=8001 make demo)." >&2
+else
+    echo "The worker exited." >&2
+fi
 exit 1

@@ -576,3 +576,25 @@ def test_demo_sh_stops_both_processes_on_ctrl_c(demo_site: dict[str, Any]) -> No
     assert processes_with(marker) == []
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", int(demo_site["base"].rsplit(":", 1)[1])), timeout=2)
+
+
+def test_demo_sh_stops_the_worker_when_the_web_server_cannot_start(demo_db: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = demo_env(demo_db, DEMO_PYTHON=sys.executable, PORT=str(port))
+        proc = subprocess.run(
+            ["bash", "scripts/demo.sh"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            start_new_session=True,
+        )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert f"The web server exited (is port {port} in use?" in output
+    assert "Stopped." in output
+    assert processes_with(f"DEMO_DB_PATH={demo_db}") == []
