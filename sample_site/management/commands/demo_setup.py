@@ -45,7 +45,7 @@ class Command(BaseCommand):
         if user_model._default_manager.filter(is_superuser=True).exists():
             self.stdout.write("A superuser exists already; not creating one.")
             return
-        user_model._default_manager.create_superuser(  # type: ignore[attr-defined]
+        user_model._default_manager.create_superuser(
             username=USERNAME, email="admin@example.com", password=PASSWORD
         )
         self.stdout.write(f"Created the superuser {USERNAME} (password {PASSWORD}).")
