@@ -581,3 +581,10 @@ def test_the_version_lives_in_one_place_and_heads_the_changelog():
     changelog = (ROOT / "CHANGELOG.md").read_text()
     first = re.search(r"^## (\S+)", changelog, re.M)
     assert first is not None and first.group(1) == django_simple_queue.__version__
+
+
+def test_the_demo_banner_in_the_quickstart_is_what_make_demo_prints():
+    (banner,) = [b for b in all_blocks("text", [DOCS / "quickstart.md"]) if "Demo site" in b.body]
+    script = (ROOT / "scripts" / "demo.sh").read_text()
+    for line in banner.body.strip().splitlines():
+        assert line.replace("8000", "$PORT") in script, line
