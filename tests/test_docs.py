@@ -269,7 +269,10 @@ def test_urls_fragments_route_the_status_page(block, tmp_path, monkeypatch):
 def manage_commands() -> Iterator[tuple[str, list[str]]]:
     """(where, argv) of every ``manage.py`` command in the docs' code blocks and inline code."""
     for page in ALL_TEXTS:
-        text = page.read_text()
+        # ```text blocks show output (console lines, banners), not commands to type.
+        text = FENCE.sub(
+            lambda m: "" if m.group("lang") == "text" else m.group(0), page.read_text()
+        )
         for argv in re.findall(r"\[([^\[\]]*\"manage\.py\"[^\[\]]*)\]", text):
             yield page.name, json.loads(f"[{argv}]")[2:]
         for line in text.splitlines():
