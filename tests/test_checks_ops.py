@@ -164,6 +164,7 @@ def test_no_worker_warning_on_postgres():
     assert worker_warnings(8) == []
 
 
+@pytest.mark.django_db  # Django 6's check command also runs the database checks
 def test_errors_stop_manage_py_check(settings):
     settings.DJANGO_SIMPLE_QUEUE_MAX_ATTEMPTS = "3"
     with pytest.raises(SystemCheckError, match=r"django_simple_queue\.E002"):
