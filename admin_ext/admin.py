@@ -10,8 +10,6 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib import admin, messages
-from django.contrib.admin.options import IS_POPUP_VAR
-from django.core import checks
 from django.core.exceptions import PermissionDenied
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -108,7 +106,9 @@ class TaskAdmin(BaseAdmin):
     search_help_text = _("Search by exact id, task path, output or error.")
     ordering = ("-created",)
     list_per_page = 50
+    # A table of millions: no COUNT(*) of the whole table, no per-filter counts (facets).
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     paginator = dashboard.EstimatedCountPaginator
     actions = [actions.enqueue_tasks, actions.requeue_tasks, actions.cancel_tasks]
     change_list_template = "admin/django_simple_queue/task/change_list.html"
@@ -120,7 +120,7 @@ class TaskAdmin(BaseAdmin):
         import_export_change_list_template = "admin/import_export/change_list_import_export.html"
 
     class Media:
-        css = {"all": ("admin_ext/admin_ext.css",)}
+        css = {"all": ("django_simple_queue/admin/admin.css",)}
 
     # Import-export: export is reading (view permission), import is enqueueing (add permission).
     def has_export_permission(self, request: HttpRequest) -> bool:
@@ -281,24 +281,28 @@ class TaskAdmin(BaseAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = extra_context or {}
         extra_context["dashboard"] = dashboard.context()
-        if self.has_change_permission(request) and IS_POPUP_VAR not in request.GET:
-            query = request.GET.urlencode()
-            extra_context["apply_all"] = [
-                (self._apply_url(name, query), func.short_description)  # type: ignore[attr-defined]
-                for name, func in actions.ACTIONS.items()
-            ]
+        available = self.get_actions(request)  # empty in a popup and for view-only staff
+        query = request.GET.urlencode()
+        extra_context["apply_all"] = [
+            (self._apply_url(name, query), func.short_description)  # type: ignore[attr-defined]
+            for name, func in actions.ACTIONS.items()
+            if name in available
+        ]
         return super().changelist_view(request, extra_context)
 
     def _apply_url(self, action: str, query: str) -> str:
         url = reverse(f"{self.admin_site.name}:django_simple_queue_task_apply_all", args=[action])
         return f"{url}?{query}" if query else url
 
+    def _check_action(self, request: HttpRequest, action: str) -> None:
+        """PermissionDenied unless ``action`` is one of ours and ``request.user`` may run it."""
+        # get_actions() keeps only the actions whose ``allowed_permissions`` the user holds.
+        if action not in actions.ACTIONS or action not in self.get_actions(request):
+            raise PermissionDenied
+
     def apply_all_view(self, request: HttpRequest, action: str) -> HttpResponse:
         """Confirm, then apply an action to every task matching the list's filters (capped)."""
-        if action not in actions.ACTIONS:
-            raise PermissionDenied
-        if not self.has_change_permission(request):
-            raise PermissionDenied
+        self._check_action(request, action)
         changelist = self.get_changelist_instance(request)
         queryset, count, more = actions.capped(changelist.get_queryset(request))
         changelist_url = reverse(f"{self.admin_site.name}:django_simple_queue_task_changelist")
@@ -323,6 +327,7 @@ class TaskAdmin(BaseAdmin):
         return TemplateResponse(request, "admin/django_simple_queue/task/apply_all_confirmation.html", context)
 
     def _single(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        self._check_action(request, action)
         obj = get_object_or_404(self.get_queryset(request), pk=object_id)
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
@@ -372,16 +377,3 @@ def register(site: admin.AdminSite = admin.site) -> None:
 
 __all__ = ["TaskAdmin", "register"]
 
-
-@checks.register(checks.Tags.admin)
-def check_installed(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The task admin's templates and static files come from the ``admin_ext`` app."""
-    if apps.is_installed("admin_ext"):
-        return []
-    return [
-        checks.Warning(
-            "The task admin needs 'admin_ext' in INSTALLED_APPS for its templates and static files.",
-            hint="Add 'admin_ext' after 'django_simple_queue' in INSTALLED_APPS.",
-            id="django_simple_queue.W004",
-        )
-    ]
