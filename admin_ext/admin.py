@@ -117,7 +117,7 @@ class TaskAdmin(BaseAdmin):
     if HAS_IMPORT_EXPORT:
         resource_classes = [TaskResource]
         # Export of the filtered list (button) as well as of selected rows (action).
-        import_export_change_list_template = "admin/import_export/change_list_import_export.html"
+        import_export_change_list_template = "admin/django_simple_queue/task/change_list_import_export.html"
 
     class Media:
         css = {"all": ("django_simple_queue/admin/admin.css",)}

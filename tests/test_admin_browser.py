@@ -123,7 +123,9 @@ def test_enqueue_form_prefills_arguments_and_checks_them(page: Page) -> None:
     page.select_option("#id_task", "tests.tasks.add")
     # Pre-filled with the parameters of tests.tasks.add(a, b=1), with its signature shown.
     assert json.loads(editor.input_value()) == {"a": None, "b": 1}
-    expect(page.locator("#dsq-task-info")).to_contain_text("add(a, b=1)")
+    expect(page.locator("#dsq-task-info code")).to_have_text("add(a, b=1)")
+    expect(page.locator("#dsq-task-info pre")).to_contain_text("Add two numbers.")
+    expect(page.locator("#dsq-task-info")).to_be_visible()
     expect(page.locator(".dsq-json-status")).to_have_class("dsq-json-status dsq-ok")
     screenshot(page, "admin-enqueue.png")
 
