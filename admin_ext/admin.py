@@ -11,6 +11,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -21,7 +22,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from admin_ext import actions, dashboard
+from admin_ext import actions, dashboard, hierarchy
 from admin_ext.filters import QueueFilter, TaskPathFilter
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
 from django_simple_queue import lifecycle, notify
@@ -39,14 +40,36 @@ else:  # pragma: no cover - exercised by a settings override in the tests
 EDITABLE_WHILE_QUEUED = ["args", "queue", "priority", "run_after", "max_attempts", "timeout"]
 ADD_FIELDS = ["task", "args", "queue", "priority", "run_after", "max_attempts", "timeout"]
 DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
-    (None, {"fields": [
-        "task", "status_badge", "progress_display", "status_page_link", "requeued_from",
-        "enqueued_by", ("created", "modified"),
-    ]}),
-    (_("Scheduling"), {"fields": [("queue", "priority"), "run_after", ("attempts", "max_attempts"), "timeout"]}),
-    (_("Execution"), {"fields": [
-        ("started_at", "finished_at"), "duration_display", "worker_id", "heartbeat_at", "cancel_requested",
-    ]}),
+    (
+        None,
+        {
+            "fields": [
+                "task",
+                "status_badge",
+                "progress_display",
+                "status_page_link",
+                "requeued_from",
+                "enqueued_by",
+                ("created", "modified"),
+            ]
+        },
+    ),
+    (
+        _("Scheduling"),
+        {"fields": [("queue", "priority"), "run_after", ("attempts", "max_attempts"), "timeout"]},
+    ),
+    (
+        _("Execution"),
+        {
+            "fields": [
+                ("started_at", "finished_at"),
+                "duration_display",
+                "worker_id",
+                "heartbeat_at",
+                "cancel_requested",
+            ]
+        },
+    ),
     (_("Arguments"), {"fields": ["args_display"]}),
     (_("Result"), {"fields": ["output_display", "log_display", "error_display"]}),
     (_("Attempts"), {"fields": ["attempts_timeline"]}),
@@ -80,9 +103,14 @@ def pre(text: str | None) -> str:
 
 
 def badge(task: Task) -> str:
-    extra = _(" (cancel requested)") if task.cancel_requested and task.status == Task.PROGRESS else ""
+    extra = (
+        _(" (cancel requested)") if task.cancel_requested and task.status == Task.PROGRESS else ""
+    )
     return format_html(
-        '<span class="dsq-badge dsq-status-{}">{}{}</span>', task.status, task.get_status_display(), extra
+        '<span class="dsq-badge dsq-status-{}">{}{}</span>',
+        task.status,
+        task.get_status_display(),
+        extra,
     )
 
 
@@ -92,17 +120,29 @@ def progress_bar(task: Task) -> str:
         '<span class="dsq-progress" role="progressbar" aria-valuenow="{}" aria-valuemin="0" '
         'aria-valuemax="100" title="{}"><span class="dsq-progress-fill" style="width: {}%"></span>'
         '</span> <span class="dsq-progress-text">{}%</span>',
-        percent, task.progress_message, percent, percent,
+        percent,
+        task.progress_message,
+        percent,
+        percent,
     )
 
 
 class TaskAdmin(BaseAdmin):
-    list_display = ("short_id", "task", "queue", "status_badge", "progress_column", "attempts",
-                    "created", "started_at", "duration_column")
+    list_display = (
+        "short_id",
+        "task",
+        "queue",
+        "status_badge",
+        "progress_column",
+        "attempts",
+        "created",
+        "started_at",
+        "duration_column",
+    )
     list_display_links = ("short_id",)
     list_filter = ("status", QueueFilter, TaskPathFilter)
     date_hierarchy = "created"
-    search_fields = ("=id", "task", "output", "error")
+    search_fields = ("task", "output", "error")  # and the id: get_search_results()
     search_help_text = _("Search by exact id, task path, output or error.")
     ordering = ("-created",)
     list_per_page = 50
@@ -117,7 +157,9 @@ class TaskAdmin(BaseAdmin):
     if HAS_IMPORT_EXPORT:
         resource_classes = [TaskResource]
         # Export of the filtered list (button) as well as of selected rows (action).
-        import_export_change_list_template = "admin/django_simple_queue/task/change_list_import_export.html"
+        import_export_change_list_template = (
+            "admin/django_simple_queue/task/change_list_import_export.html"
+        )
 
     class Media:
         css = {"all": ("django_simple_queue/admin/admin.css",)}
@@ -143,18 +185,24 @@ class TaskAdmin(BaseAdmin):
         return self.get_queryset(request).filter(pk__in=ids).values_list("pk", flat=True)
 
     # Forms and fields.
-    def get_form(self, request: HttpRequest, obj: Task | None = None, change: bool = False,
-                 **kwargs: Any) -> type[ModelForm[Task]]:
+    def get_form(
+        self, request: HttpRequest, obj: Task | None = None, change: bool = False, **kwargs: Any
+    ) -> type[ModelForm[Task]]:
         if obj is None:
             kwargs["form"] = EnqueueForm
         elif obj.status == Task.QUEUED and self.has_change_permission(request, obj):
             kwargs["form"] = QueuedTaskForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fieldsets(self, request: HttpRequest, obj: Task | None = None) -> list[tuple[Any, dict[str, Any]]]:
+    def get_fieldsets(
+        self, request: HttpRequest, obj: Task | None = None
+    ) -> list[tuple[Any, dict[str, Any]]]:
         if obj is None:
             return [(None, {"fields": ADD_FIELDS})]
-        fieldsets = [(name, {**options, "fields": list(options["fields"])}) for name, options in DETAIL_FIELDSETS]
+        fieldsets = [
+            (name, {**options, "fields": list(options["fields"])})
+            for name, options in DETAIL_FIELDSETS
+        ]
         if self._editable(request, obj):
             fieldsets[3] = (_("Arguments"), {"fields": ["args"]})
         return fieldsets
@@ -166,8 +214,17 @@ class TaskAdmin(BaseAdmin):
         if obj is None:
             return []
         names = [field.name for field in Task._meta.fields if field.name != "id"]
-        names += ["status_badge", "progress_display", "status_page_link", "duration_display",
-                  "args_display", "output_display", "log_display", "error_display", "attempts_timeline"]
+        names += [
+            "status_badge",
+            "progress_display",
+            "status_page_link",
+            "duration_display",
+            "args_display",
+            "output_display",
+            "log_display",
+            "error_display",
+            "attempts_timeline",
+        ]
         if self._editable(request, obj):
             names = [name for name in names if name not in EDITABLE_WHILE_QUEUED]
         return names
@@ -180,8 +237,14 @@ class TaskAdmin(BaseAdmin):
             return
         edited = isinstance(form, QueuedTaskForm) and form.built is not None
         if edited and not lifecycle.edit_queued(obj, **form.changes()):
-            self.message_user(request, _("The task was claimed by a worker before your change "
-                                             "was saved; nothing was changed."), messages.ERROR)
+            self.message_user(
+                request,
+                _(
+                    "The task was claimed by a worker before your change "
+                    "was saved; nothing was changed."
+                ),
+                messages.ERROR,
+            )
 
     def has_delete_permission(self, request: HttpRequest, obj: Task | None = None) -> bool:
         # A running task is deleted only after it stops: its worker still writes to the row.
@@ -222,7 +285,9 @@ class TaskAdmin(BaseAdmin):
     def status_page_link(self, obj: Task) -> str:
         url = status_url(obj)
         if url is None:
-            return str(_("(not available: include django_simple_queue.urls in the project's URLconf)"))
+            return str(
+                _("(not available: include django_simple_queue.urls in the project's URLconf)")
+            )
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, _("Open"))
 
     @admin.display(description=_("Arguments"))
@@ -278,7 +343,9 @@ class TaskAdmin(BaseAdmin):
         ]
         return custom + super().get_urls()
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = extra_context or {}
         extra_context["dashboard"] = dashboard.context()
         available = self.get_actions(request)  # empty in a popup and for view-only staff
@@ -288,7 +355,21 @@ class TaskAdmin(BaseAdmin):
             for name, func in actions.ACTIONS.items()
             if name in available
         ]
-        return super().changelist_view(request, extra_context)
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            context["dsq_date_hierarchy"] = hierarchy.date_hierarchy(context["cl"])
+        return response
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Task], search_term: str
+    ) -> tuple[QuerySet[Task], bool]:
+        """A task id finds that task through the primary key; other text searches the fields."""
+        try:
+            task_id = uuid.UUID(search_term.strip())
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(pk=task_id), False
 
     def _apply_url(self, action: str, query: str) -> str:
         url = reverse(f"{self.admin_site.name}:django_simple_queue_task_apply_all", args=[action])
@@ -324,7 +405,9 @@ class TaskAdmin(BaseAdmin):
             "changelist_url": changelist_url,
             "preview": list(queryset.order_by("-created")[:20]),
         }
-        return TemplateResponse(request, "admin/django_simple_queue/task/apply_all_confirmation.html", context)
+        return TemplateResponse(
+            request, "admin/django_simple_queue/task/apply_all_confirmation.html", context
+        )
 
     def _single(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         self._check_action(request, action)
@@ -336,7 +419,9 @@ class TaskAdmin(BaseAdmin):
             copy = obj.requeues.order_by("-created").first()
             if copy is not None:
                 return HttpResponseRedirect(
-                    reverse(f"{self.admin_site.name}:django_simple_queue_task_change", args=[copy.pk])
+                    reverse(
+                        f"{self.admin_site.name}:django_simple_queue_task_change", args=[copy.pk]
+                    )
                 )
         return HttpResponseRedirect(
             reverse(f"{self.admin_site.name}:django_simple_queue_task_change", args=[obj.pk])
@@ -348,24 +433,35 @@ class TaskAdmin(BaseAdmin):
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return require_POST(self._single)(request, object_id, "cancel_tasks")
 
-    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = extra_context or {}
         extra_context["task_descriptions"] = task_descriptions()
         return super().add_view(request, form_url, extra_context)
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         extra_context = extra_context or {}
         obj = self.get_object(request, object_id)
         if obj is not None:
             extra_context["dsq_task"] = obj
             extra_context["can_act"] = self.has_change_permission(request, obj)
-            extra_context["can_cancel"] = obj.status in (Task.QUEUED, Task.PROGRESS) and not obj.cancel_requested
+            extra_context["can_cancel"] = (
+                obj.status in (Task.QUEUED, Task.PROGRESS) and not obj.cancel_requested
+            )
             extra_context["can_requeue"] = obj.status != Task.PROGRESS
             extra_context["dsq_status_url"] = status_url(obj)
             if obj.status == Task.QUEUED:
                 describe = task_descriptions()
-                extra_context["task_descriptions"] = {k: v for k, v in describe.items() if k == obj.task}
+                extra_context["task_descriptions"] = {
+                    k: v for k, v in describe.items() if k == obj.task
+                }
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -376,4 +472,3 @@ def register(site: admin.AdminSite = admin.site) -> None:
 
 
 __all__ = ["TaskAdmin", "register"]
-

@@ -94,7 +94,9 @@ def hourly_chart(now: datetime | None = None) -> dict[str, Any]:
         x = CHART_PAD + index * slot
         if index % 3 == 0:
             labels.append({"x": x + slot / 2, "text": hour.strftime("%H:00")})
-        for offset, (status, kind) in enumerate(((Task.COMPLETED, "completed"), (Task.FAILED, "failed"))):
+        for offset, (status, kind) in enumerate(
+            ((Task.COMPLETED, "completed"), (Task.FAILED, "failed"))
+        ):
             n = counts.get((index, status), 0)
             height = (n / peak * plot_h) if peak else 0
             bars.append(

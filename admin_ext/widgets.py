@@ -18,7 +18,12 @@ class JSONEditorWidget(forms.Textarea):
         js = ("django_simple_queue/admin/enqueue.js",)
 
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        defaults = {"class": "vLargeTextField dsq-json", "rows": 12, "cols": 80, "spellcheck": "false"}
+        defaults = {
+            "class": "vLargeTextField dsq-json",
+            "rows": 12,
+            "cols": 80,
+            "spellcheck": "false",
+        }
         super().__init__({**defaults, **(attrs or {})})
 
     def format_value(self, value: Any) -> str | None:

@@ -70,20 +70,20 @@ def fill(rows: int) -> float:
         "id": "gen_random_uuid()",
         "created": "now() - (i * interval '2.592 seconds')",
         "modified": "now() - (i * interval '2.592 seconds')",
-        "task": "(ARRAY['tests.tasks.add', 'tests.tasks.echo', 'tests.tasks.fail'])[1 + i % 3]",
+        "task": "(ARRAY['tests.tasks.add', 'tests.tasks.echo', 'tests.tasks.fail'])[1 + mod(i, 3)]",
         "args": """'{"a": ' || i || '}'""",
-        "status": "CASE WHEN i <= 500 THEN 0 WHEN i <= 520 THEN 1 WHEN i % 20 = 0 THEN 3 "
-        "WHEN i % 97 = 0 THEN 4 ELSE 2 END",
-        "queue": "(ARRAY['default', 'mail', 'reports'])[1 + i % 3]",
+        "status": "CASE WHEN i <= 500 THEN 0 WHEN i <= 520 THEN 1 WHEN mod(i, 20) = 0 THEN 3 "
+        "WHEN mod(i, 97) = 0 THEN 4 ELSE 2 END",
+        "queue": "(ARRAY['default', 'mail', 'reports'])[1 + mod(i, 3)]",
         "attempts": "CASE WHEN i <= 500 THEN 0 ELSE 1 END",
         "started_at": "CASE WHEN i > 500 THEN now() - (i * interval '2.592 seconds') "
         "+ interval '1 second' END",
         "finished_at": "CASE WHEN i > 520 THEN now() - (i * interval '2.592 seconds') "
         "+ interval '3 seconds' END",
-        "worker_id": "CASE WHEN i > 500 THEN 'bench-host:' || (i % 8) ELSE '' END",
+        "worker_id": "CASE WHEN i > 500 THEN 'bench-host:' || mod(i, 8) ELSE '' END",
         "heartbeat_at": "CASE WHEN i > 500 AND i <= 520 THEN now() END",
-        "output": "CASE WHEN i > 520 AND i % 20 <> 0 THEN 'result ' || i END",
-        "error": "CASE WHEN i > 520 AND i % 20 = 0 THEN 'Traceback\nValueError: row ' || i END",
+        "output": "CASE WHEN i > 520 AND mod(i, 20) <> 0 THEN 'result ' || i END",
+        "error": "CASE WHEN i > 520 AND mod(i, 20) = 0 THEN 'Traceback\nValueError: row ' || i END",
     }
     columns, values, params = [], [], []
     for field in Task._meta.concrete_fields:
@@ -141,7 +141,9 @@ def pages() -> dict[str, str]:
 def unbounded_counts(queries: list[dict[str, str]]) -> list[str]:
     """The ``COUNT(*)`` queries without a WHERE clause: each scans the whole table."""
     return [
-        q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and " WHERE " not in q["sql"].upper()
+        q["sql"]
+        for q in queries
+        if "COUNT(" in q["sql"].upper() and " WHERE " not in q["sql"].upper()
     ]
 
 

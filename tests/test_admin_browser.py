@@ -66,7 +66,9 @@ def page(live_server: Any, staff_user: Any, monkeypatch: pytest.MonkeyPatch) -> 
     assert sync_playwright is not None
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, base_url=live_server.url
+        )
         page = context.new_page()
         page.set_default_timeout(15_000)
         page.goto("/admin/login/?next=/admin/")
@@ -166,10 +168,22 @@ def test_task_page_shows_results_timeline_and_requeues(page: Page) -> None:
         finished_at=started + timezone.timedelta(seconds=42),
         worker_id="host-a:4242",
         attempt_log=[
-            {"attempt": 1, "worker": "host-a:4242", "started": "10:00:00", "finished": "10:00:20",
-             "outcome": "failed", "error": "ValueError: first"},
-            {"attempt": 2, "worker": "host-a:4242", "started": "10:00:21", "finished": "10:00:42",
-             "outcome": "failed", "error": "ValueError: boom"},
+            {
+                "attempt": 1,
+                "worker": "host-a:4242",
+                "started": "10:00:00",
+                "finished": "10:00:20",
+                "outcome": "failed",
+                "error": "ValueError: first",
+            },
+            {
+                "attempt": 2,
+                "worker": "host-a:4242",
+                "started": "10:00:21",
+                "finished": "10:00:42",
+                "outcome": "failed",
+                "error": "ValueError: boom",
+            },
         ],
     )
     page.goto(f"/admin/django_simple_queue/task/{task.pk}/change/")
@@ -189,4 +203,3 @@ def test_task_page_shows_results_timeline_and_requeues(page: Page) -> None:
     copy = Task.objects.get(requeued_from=task)
     assert page.url.endswith(f"/admin/django_simple_queue/task/{copy.pk}/change/")
     assert copy.status == Task.QUEUED
-
