@@ -77,7 +77,8 @@ class TaskArgsMixin(forms.ModelForm):
         try:
             return utils.build_task(path, kwargs, **options)
         except (TaskNotAllowedError, InvalidTaskPath) as exc:
-            self.add_error("task", str(exc))
+            # The edit form has no task field: the error is then about the whole task.
+            self.add_error("task" if "task" in self.fields else None, str(exc))
         except InvalidTaskArguments as exc:
             self.add_error("args", str(exc))
         except ValueError as exc:

@@ -618,3 +618,14 @@ def test_counts_stay_exact_when_the_statistics_are_stale(admin_client):
     assert response.context["cl"].result_count == 3
     counts = {row["status"]: row["count"] for row in response.context["dashboard"]["statuses"]}
     assert counts[Task.QUEUED] == 3
+
+
+def test_editing_a_queued_task_whose_task_is_no_longer_allowed_is_refused(admin_client, settings):
+    task = TaskFactory(task="tests.tasks.add", args='{"a": 1}')
+    settings.DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {"tests.tasks.echo"}
+    base = {"queue": "default", "priority": "0", "max_attempts": "1", "timeout": ""}
+    response = admin_client.post(change_url(task), {**base, "args": '{"a": 7}'})
+    assert response.status_code == 200
+    assert "is not in the allowed list" in response.content.decode()
+    task.refresh_from_db()
+    assert json.loads(task.args) == {"a": 1}

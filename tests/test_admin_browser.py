@@ -67,7 +67,7 @@ def page(live_server: Any, staff_user: Any, monkeypatch: pytest.MonkeyPatch) -> 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = browser.new_context(
-            viewport={"width": 1280, "height": 900}, base_url=live_server.url
+            viewport={"width": 1440, "height": 900}, base_url=live_server.url
         )
         page = context.new_page()
         page.set_default_timeout(15_000)
