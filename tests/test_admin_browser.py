@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -40,11 +41,11 @@ pytestmark = [
 ]
 
 
-def screenshot(target: Any, name: str) -> None:
+def screenshot(target: Any, name: str, full_page: bool = True) -> None:
     """Save a screenshot of a page or element as a test artifact (and for the docs on request)."""
     folder = ROOT / "artifacts" / "browser"
     folder.mkdir(parents=True, exist_ok=True)
-    options: dict[str, Any] = {"full_page": True} if isinstance(target, Page) else {}
+    options: dict[str, Any] = {"full_page": full_page} if isinstance(target, Page) else {}
     target.screenshot(path=str(folder / name), **options)
     if os.environ.get("DSQ_SCREENSHOTS") == "1":
         docs = ROOT / "docs" / "images"
@@ -88,11 +89,15 @@ def css(page: Page, selector: str, prop: str) -> str:
 @pytest.mark.django_db(transaction=True)
 def test_list_shows_badges_progress_bar_and_dashboard_chart(page: Page) -> None:
     now = timezone.now()
-    running = TaskFactory(running=True, progress=0.4, progress_message="rows")
-    for _ in range(3):
-        TaskFactory(completed=True, finished_at=now)
-    TaskFactory(failed=True, finished_at=now, error="Traceback\nValueError: boom")
+    # A day of history: 1 to 5 completed tasks per hour, one failure every sixth hour.
+    completed = {hour: 1 + hour * 7 % 5 for hour in range(24)}
+    failed = dict.fromkeys(range(0, 24, 6), 1)
+    for counts, trait in ((completed, "completed"), (failed, "failed")):
+        for hour, n in counts.items():
+            for _ in range(n):
+                TaskFactory(**{trait: True}, finished_at=now - timedelta(hours=hour))
     TaskFactory(queue="mail")
+    running = TaskFactory(running=True, progress=0.4, progress_message="rows")  # the newest row
 
     page.goto("/admin/django_simple_queue/task/")
     # The stylesheet is served from django_simple_queue's static files: badges are coloured.
@@ -106,15 +111,17 @@ def test_list_shows_badges_progress_bar_and_dashboard_chart(page: Page) -> None:
     expect(row.locator(".dsq-progress-text")).to_have_text("40%")
 
     dashboard = page.locator("#dsq-dashboard")
-    expect(dashboard).to_contain_text("Last 24 hours: 3 completed, 1 failed")
-    tallest = page.locator('svg.dsq-chart rect.dsq-bar-completed[data-count="3"]')
-    failed = page.locator('svg.dsq-chart rect.dsq-bar-failed[data-count="1"]')
-    tallest_box, failed_box = tallest.bounding_box(), failed.bounding_box()
-    assert tallest_box and failed_box
-    # Drawn to scale: the hour with 3 completed is three times as tall as the one with 1 failed.
-    assert tallest_box["height"] == pytest.approx(3 * failed_box["height"], rel=0.05)
+    done, lost = sum(completed.values()), sum(failed.values())
+    expect(dashboard).to_contain_text(f"Last 24 hours: {done} completed, {lost} failed")
+    expect(page.locator("svg.dsq-chart rect.dsq-bar-completed")).to_have_count(24)
+    tallest = page.locator('svg.dsq-chart rect.dsq-bar-completed[data-count="5"]').first
+    one = page.locator('svg.dsq-chart rect.dsq-bar-failed[data-count="1"]').first
+    tallest_box, one_box = tallest.bounding_box(), one.bounding_box()
+    assert tallest_box and one_box
+    # Drawn to scale: an hour with 5 completed is five times as tall as one with 1 failed.
+    assert tallest_box["height"] == pytest.approx(5 * one_box["height"], rel=0.05)
     assert css(page, "svg.dsq-chart rect.dsq-bar-failed", "fill") == "rgb(186, 33, 33)"
-    screenshot(page, "admin-list.png")
+    screenshot(page, "admin-list.png", full_page=False)
     screenshot(dashboard, "admin-dashboard.png")
 
 
@@ -154,7 +161,7 @@ def test_enqueue_form_prefills_arguments_and_checks_them(page: Page) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_task_page_shows_results_timeline_and_requeues(page: Page) -> None:
-    started = timezone.now() - timezone.timedelta(minutes=3)
+    started = timezone.now() - timedelta(minutes=3)
     task = TaskFactory(
         failed=True,
         task="tests.tasks.add",
@@ -165,7 +172,7 @@ def test_task_page_shows_results_timeline_and_requeues(page: Page) -> None:
         attempts=2,
         max_attempts=2,
         started_at=started,
-        finished_at=started + timezone.timedelta(seconds=42),
+        finished_at=started + timedelta(seconds=42),
         worker_id="host-a:4242",
         attempt_log=[
             {
