@@ -375,6 +375,14 @@ class TaskAdmin(BaseAdmin):
         url = reverse(f"{self.admin_site.name}:django_simple_queue_task_apply_all", args=[action])
         return f"{url}?{query}" if query else url
 
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        """The change list's actions. Django 6.1 also asks for the change form's: there are none,
+        the task page has its own buttons."""
+        if getattr(action_location, "name", None) == "CHANGE_FORM":
+            return {}
+        # import-export's get_actions() takes no location; it adds its export action.
+        return super().get_actions(request)
+
     def _check_action(self, request: HttpRequest, action: str) -> None:
         """PermissionDenied unless ``action`` is one of ours and ``request.user`` may run it."""
         # get_actions() keeps only the actions whose ``allowed_permissions`` the user holds.
