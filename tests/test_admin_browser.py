@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from django_simple_queue.models import Task
@@ -59,7 +60,7 @@ def staff_user(django_user_model: Any) -> Any:
 
 
 @pytest.fixture
-def page(live_server: Any, staff_user: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
+def page(staff_user: Any, live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
     """A logged-in admin page in headless Chromium."""
     # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
     # between browser steps are still synchronous and run in order.
@@ -80,6 +81,9 @@ def page(live_server: Any, staff_user: Any, monkeypatch: pytest.MonkeyPatch) -> 
         yield page
         context.close()
         browser.close()
+        # ORM calls made while Playwright's loop runs get their own connection (asgiref's
+        # Local is per task then); close it here or PostgreSQL cannot drop the test database.
+        connections.close_all()
 
 
 def css(page: Page, selector: str, prop: str) -> str:
