@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -629,3 +629,30 @@ def test_editing_a_queued_task_whose_task_is_no_longer_allowed_is_refused(admin_
     assert "is not in the allowed list" in response.content.decode()
     task.refresh_from_db()
     assert json.loads(task.args) == {"a": 1}
+
+
+def test_date_drill_down_without_scanning_for_distinct_dates(admin_client):
+    from datetime import datetime
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    dates = [datetime(2024, 3, 5, 12, tzinfo=UTC), datetime(2025, 6, 10, 12, tzinfo=UTC)]
+    dates.append(datetime(2025, 6, 12, 12, tzinfo=UTC))
+    for created in dates:
+        Task.objects.filter(pk=TaskFactory().pk).update(created=created)
+
+    def choices(**params: str) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            response = admin_client.get(reverse(CHANGELIST), params)
+        sqls = [q["sql"].upper() for q in captured.captured_queries]
+        assert not [sql for sql in sqls if "DISTINCT" in sql and "TRUNC" in sql]
+        return [choice["title"] for choice in response.context["dsq_date_hierarchy"]["choices"]]
+
+    assert choices() == ["2024", "2025"]
+    assert choices(created__year="2025") == ["June 2025"]
+    assert choices(created__year="2025", created__month="6") == ["June 10", "June 11", "June 12"]
+    assert choices(created__year="2025", created__month="6", created__day="12") == ["June 12"]
+    html = admin_client.get(reverse(CHANGELIST), {"created__year": "2025"}).content.decode()
+    assert "?created__month=6&amp;created__year=2025" in html
+    assert '<a href="?" class="date-back">&lsaquo; All dates</a>' in html
