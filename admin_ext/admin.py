@@ -346,18 +346,18 @@ class TaskAdmin(BaseAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        extra_context = extra_context or {}
-        extra_context["dashboard"] = dashboard.context()
-        available = self.get_actions(request)  # empty in a popup and for view-only staff
-        query = request.GET.urlencode()
-        extra_context["apply_all"] = [
-            (self._apply_url(name, query), func.short_description)  # type: ignore[attr-defined]
-            for name, func in actions.ACTIONS.items()
-            if name in available
-        ]
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None)
         if context and "cl" in context:
+            # Only for a page being rendered: an action's POST redirects and needs none of it.
+            available = self.get_actions(request)  # empty in a popup and for view-only staff
+            query = request.GET.urlencode()
+            context["dashboard"] = dashboard.context()
+            context["apply_all"] = [
+                (self._apply_url(name, query), func.short_description)  # type: ignore[attr-defined]
+                for name, func in actions.ACTIONS.items()
+                if name in available
+            ]
             context["dsq_date_hierarchy"] = hierarchy.date_hierarchy(context["cl"])
         return response
 
