@@ -11,7 +11,6 @@
 | W001 | ``ALLOWED_TASKS`` is not set |
 | W002 | an ``ALLOWED_TASKS`` entry does not import to a callable |
 | W003 | the admin is installed without ``import_export`` |
-| W004 | the admin is installed without ``admin_ext`` (registered in ``admin_ext/admin.py``) |
 | W005 | SQLite without ``transaction_mode: IMMEDIATE`` |
 | W006 | a worker on SQLite with ``--concurrency`` above 1, or beside another worker (said by ``task_worker``) |
 | W007 | a ``DJANGO_SIMPLE_QUEUE_`` setting that does not exist (a typo?) |
