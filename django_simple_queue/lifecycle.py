@@ -81,15 +81,15 @@ def _claim_sql() -> tuple[str, list[str]]:
     returning = ", ".join(f't."{c}"' for c in columns)
     sql = f"""
         UPDATE "{table}" AS t SET
-            status = {Task.PROGRESS}, claim_token = %(token)s, worker_id = %(worker)s, worker_pid = %(pid)s,
-            attempts = t.attempts + 1, started_at = %(now)s, heartbeat_at = %(now)s, finished_at = NULL,
+            status = {Task.PROGRESS}, claim_token = %(token)b, worker_id = %(worker)b, worker_pid = %(pid)b,
+            attempts = t.attempts + 1, started_at = %(now)b, heartbeat_at = %(now)b, finished_at = NULL,
             cancel_requested = false, progress = NULL, progress_message = '', output = NULL, log = NULL,
-            modified = %(now)s
+            modified = %(now)b
         WHERE t.id IN (
             SELECT id FROM "{table}"
-            WHERE status = {Task.QUEUED} AND (run_after IS NULL OR run_after <= %(now)s) {{queues}}
+            WHERE status = {Task.QUEUED} AND (run_after IS NULL OR run_after <= %(now)b) {{queues}}
             ORDER BY priority DESC, created
-            LIMIT %(limit)s
+            LIMIT %(limit)b
             FOR UPDATE SKIP LOCKED
         )
         RETURNING {returning}
@@ -104,7 +104,7 @@ def _claim_postgresql(
     params: dict[str, Any] = {"token": token, "worker": worker_id, "pid": pid, "now": now, "limit": limit}
     if queues:
         params["queues"] = list(queues)
-    sql = sql.replace("{queues}", "AND queue = ANY(%(queues)s)" if queues else "")
+    sql = sql.replace("{queues}", "AND queue = ANY(%(queues)b)" if queues else "")
     with _binding_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -319,19 +319,19 @@ def _finish_postgresql(
         flags["progress"].append("progress" in changes)
     sql = f"""
         UPDATE "{table}" AS t SET
-            status = v.status, modified = %(now)s, heartbeat_at = NULL, worker_pid = NULL,
+            status = v.status, modified = %(now)b, heartbeat_at = NULL, worker_pid = NULL,
             attempt_log = v.attempt_log::jsonb, error = v.error,
             claim_token = CASE WHEN v.status = {Task.QUEUED} THEN NULL ELSE t.claim_token END,
             run_after = CASE WHEN v.status = {Task.QUEUED} THEN v.run_after ELSE t.run_after END,
-            finished_at = CASE WHEN v.status = {Task.QUEUED} THEN t.finished_at ELSE %(now)s END,
+            finished_at = CASE WHEN v.status = {Task.QUEUED} THEN t.finished_at ELSE %(now)b END,
             return_value = CASE WHEN v.status = {Task.QUEUED} THEN t.return_value ELSE v.return_value::jsonb END,
             progress = CASE WHEN v.progress_set THEN 1.0 ELSE t.progress END,
             output = CASE WHEN v.output_set THEN v.output ELSE t.output END,
             log = CASE WHEN v.log_set THEN v.log ELSE t.log END
         FROM unnest(
-            %(id)s::uuid[], %(token)s::uuid[], %(status)s::int[], %(attempt_log)s::text[],
-            %(run_after)s::timestamptz[], %(error)s::text[], %(return_value)s::text[], %(output)s::text[],
-            %(log)s::text[], %(output_set)s::bool[], %(log_set)s::bool[], %(progress_set)s::bool[]
+            %(id)b::uuid[], %(token)b::uuid[], %(status)b::int[], %(attempt_log)b::text[],
+            %(run_after)b::timestamptz[], %(error)b::text[], %(return_value)b::text[], %(output)b::text[],
+            %(log)b::text[], %(output_set)b::bool[], %(log_set)b::bool[], %(progress_set)b::bool[]
         ) AS v(id, token, status, attempt_log, run_after, error, return_value, output, log,
                output_set, log_set, progress_set)
         WHERE t.id = v.id AND t.claim_token = v.token AND t.status = {Task.PROGRESS}

@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import gc
 import multiprocessing
+import operator
 import os
 import pickle
 import signal
@@ -30,9 +31,9 @@ from django_simple_queue.models import Task
 
 _fork = multiprocessing.get_context("fork")
 PR_SET_PDEATHSIG = 1
-# Tasks a reused child holds at once: one running, one waiting in its pipe, so it never waits for
-# the supervisor between two tasks.
-QUEUE_DEPTH = 2
+# Tasks a reused child may hold at once while tasks are short: one running, the rest waiting in its
+# pipe, so that it never waits for the supervisor between two tasks.
+QUEUE_DEPTH = 16
 
 
 class PipeSink:
@@ -87,11 +88,12 @@ def _sendable(outcome: Outcome) -> Outcome:
 
 
 FIELDS = [f.attname for f in Task._meta.concrete_fields]
+_values = operator.attrgetter(*FIELDS)
 
 
 def task_message(task: Task) -> tuple[Any, ...]:
     """A task as the plain field values a child needs: cheaper to pickle than a model instance."""
-    return tuple(getattr(task, name) for name in FIELDS)
+    return _values(task)  # type: ignore[no-any-return]
 
 
 def child_main(conn: Connection, parent_pid: int, log_path: str, max_tasks: int, log_limit: int = 0) -> None:
@@ -108,19 +110,22 @@ def child_main(conn: Connection, parent_pid: int, log_path: str, max_tasks: int,
             if os.getppid() != parent_pid:
                 os._exit(1)
             continue
-        values = conn.recv()
-        if values is None:
+        batch = conn.recv()
+        if batch is None:
             break
-        task = Task.from_db(None, FIELDS, values)
-        # The supervisor may already have queued the next task: the log travels with the outcome.
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        with execution.capture(fd, os_level=True):
-            outcome = execution.run(task, sink)
-        outcome.log = _read_back(fd, log_limit)
-        db.close_old_connections()
-        conn.send(("done", _sendable(outcome)))
-        done += 1
+        for values in batch:
+            task = Task.from_db(None, FIELDS, values)
+            # The supervisor may already have queued the next task: the log travels with the outcome.
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            with execution.capture(fd, os_level=True):
+                outcome = execution.run(task, sink)
+            outcome.log = _read_back(fd, log_limit)
+            db.close_old_connections()
+            # One message per task, at once: if a later task kills this process, the supervisor
+            # still reads these from the pipe.
+            conn.send(("done", _sendable(outcome)))
+            done += 1
     os.close(fd)
     db.connections.close_all()
 
@@ -160,24 +165,25 @@ class Child:
     @property
     def idle(self) -> bool:
         """Free for another task: not busy, alive, and not about to exit after its last task."""
-        return not self.busy and self.room > 0
+        return not self.busy and self.room() > 0
 
-    @property
-    def room(self) -> int:
-        """How many more tasks this child may be sent now (one running, one waiting in the pipe)."""
+    def room(self, depth: int = 1) -> int:
+        """How many more tasks this child may be sent now, holding at most ``depth``."""
         if self.stop_reason is not None or not self.process.is_alive():
             return 0
-        left = self.max_tasks - self.runs if self.max_tasks > 0 else QUEUE_DEPTH
-        return max(min(QUEUE_DEPTH - len(self.queue), left), 0)
+        left = self.max_tasks - self.runs if self.max_tasks > 0 else depth
+        return max(min(depth - len(self.queue), left), 0)
 
-    def start(self, task: Task, timeout: int | None) -> None:
-        """Send ``task``; it starts when the tasks before it in this child's queue are done."""
-        self.queue.append(task)
-        self.timeouts[task.id] = timeout
-        self.runs += 1
-        if len(self.queue) == 1:
+    def start(self, tasks: list[Task], timeouts: list[int | None]) -> None:
+        """Send ``tasks`` in one message; each starts when the ones before it are done."""
+        first = not self.queue
+        for task, timeout in zip(tasks, timeouts, strict=True):
+            self.queue.append(task)
+            self.timeouts[task.id] = timeout
+        self.runs += len(tasks)
+        if first:
             self._begin(time.monotonic())
-        self.conn.send(task_message(task))
+        self.conn.send([task_message(task) for task in tasks])
 
     def _begin(self, now: float) -> None:
         assert self.queue

@@ -36,6 +36,9 @@ FLUSH_INTERVAL = 0.25
 # Claim more tasks than there are free children (and queue one behind a running one) only while
 # tasks take less than this: a short task held back costs little, a long one would starve others.
 PREFETCH_MAX_DURATION = 0.05
+# While children hold queues of short tasks, their outcomes are collected this often (seconds)
+# instead of waking the supervisor for every one.
+BATCH_TICK = 0.004
 CANCEL_CHECK_INTERVAL = 1.0
 STATUS_LINE_INTERVAL = 60.0
 
@@ -161,9 +164,10 @@ class Worker:
         self._enforce_stops(now)
         idle_claim = self._claim()
         timeout = self._wait_timeout(idle_claim)
-        ready = wait(self._waitables(), timeout=timeout)
+        batching = self._batching()
+        ready = wait(self._waitables(), timeout=min(timeout, BATCH_TICK) if batching else timeout)
         for child in list(self.children):
-            if child.conn in ready or child.process.sentinel in ready:
+            if child.conn in ready or child.process.sentinel in ready or (batching and child.busy):
                 self._receive(child)
         self._dispatch()
         self._record()
@@ -187,10 +191,17 @@ class Worker:
             self.last["status"] = now
             self.say(f"alive: {len(self._busy())} running, {self.finished} finished")
 
+    def _batching(self) -> bool:
+        """Children hold queues of short tasks: read their pipes every BATCH_TICK, not per message."""
+        return any(len(child.queue) > 1 for child in self.children)
+
     def _waitables(self) -> list[Any]:
         items: list[Any] = []
+        batching = self._batching()
         for child in self.children:
-            items += [child.conn, child.process.sentinel]
+            if not batching:
+                items.append(child.conn)
+            items.append(child.process.sentinel)
         if self.listener is not None:
             items.append(self.listener.fileno())
         return items
@@ -216,7 +227,7 @@ class Worker:
         held = len(self.backlog) + sum(len(child.queue) for child in self.children)
         if self._prefetching():
             ahead = max(2 * self.concurrency, 8)
-            target = self.concurrency * pool.QUEUE_DEPTH + ahead
+            target = self.concurrency * self._depth() + ahead
             # Claim in batches: wait until half of what is held ahead has been used.
             free = target - held if held <= target - ahead // 2 else 0
         else:
@@ -249,29 +260,38 @@ class Worker:
         self._dispatch()
         return len(tasks)
 
+    def _depth(self) -> int:
+        """Tasks a child may hold: one at a time, or a queue of them while tasks are short."""
+        return pool.QUEUE_DEPTH if self._prefetching() else 1
+
     def _dispatch(self) -> None:
         """Send tasks from the backlog to children with room, forking children as needed."""
         while self.backlog and self.stopping_since is None:
             child = self._child_with_room()
             if child is None:
                 return
-            task = self.backlog.popleft()
-            child.start(task, task.timeout or conf.get_task_timeout())
+            # Share the backlog between the children that can take some, one message each.
+            share = max(1, len(self.backlog) // max(1, self._free_children()))
+            count = min(child.room(self._depth()), share, len(self.backlog))
+            tasks = [self.backlog.popleft() for _ in range(count)]
+            child.start(tasks, [task.timeout or conf.get_task_timeout() for task in tasks])
+
+    def _free_children(self) -> int:
+        depth = self._depth()
+        return sum(1 for child in self.children if child.room(depth) > 0)
 
     def _child_with_room(self) -> Child | None:
         idle = [child for child in self.children if child.idle]
         if idle:
             return idle[0]
-        active = [child for child in self.children if child.busy or child.room > 0]
+        active = [child for child in self.children if child.busy or child.room() > 0]
         if len(active) < self.concurrency:
             (child,) = pool.spawn(1, self.max_tasks_per_child, conf.get_max_output_size())
             self.children.append(child)
             return child
-        if self._prefetching():
-            queued = [child for child in self.children if child.busy and child.room > 0]
-            if queued:
-                return min(queued, key=lambda child: len(child.queue))
-        return None
+        depth = self._depth()
+        queued = [child for child in self.children if child.busy and child.room(depth) > 0]
+        return min(queued, key=lambda child: len(child.queue)) if queued else None
 
     # -- messages from children -------------------------------------------------------------
 
