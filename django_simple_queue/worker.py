@@ -171,6 +171,7 @@ class Worker:
                 self._receive(child)
         self._dispatch()
         self._record()
+        self._keep_a_spare()
         if self.listener is not None and self.listener.fileno() in ready:
             try:
                 self.listener.drain()
@@ -281,17 +282,28 @@ class Worker:
         return sum(1 for child in self.children if child.room(depth) > 0)
 
     def _child_with_room(self) -> Child | None:
-        idle = [child for child in self.children if child.idle]
-        if idle:
-            return idle[0]
-        active = [child for child in self.children if child.busy or child.room() > 0]
-        if len(active) < self.concurrency:
-            (child,) = pool.spawn(1, self.max_tasks_per_child, conf.get_max_output_size())
-            self.children.append(child)
-            return child
+        if sum(1 for child in self.children if child.busy) < self.concurrency:
+            idle = [child for child in self.children if child.idle]
+            if idle:
+                return idle[0]
+            return self._spawn()
         depth = self._depth()
         queued = [child for child in self.children if child.busy and child.room(depth) > 0]
         return min(queued, key=lambda child: len(child.queue)) if queued else None
+
+    def _spawn(self) -> Child:
+        (child,) = pool.spawn(1, self.max_tasks_per_child, conf.get_max_output_size())
+        self.children.append(child)
+        return child
+
+    def _keep_a_spare(self) -> None:
+        """With a fresh process per task, fork the next child while this one runs, not after."""
+        if self.max_tasks_per_child != 1 or self.stopping_since is not None:
+            return
+        if not self.backlog and not self._busy():
+            return
+        if not any(child.idle for child in self.children):
+            self._spawn()
 
     # -- messages from children -------------------------------------------------------------
 
