@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import create_database, start_postgres  # noqa: E402
+from bench.run import create_database, start_postgres
 
 
 def fill_finished(count: int) -> float:
@@ -32,7 +32,13 @@ def fill_finished(count: int) -> float:
     from django_simple_queue.models import Task
 
     template = rows._template(timezone.now())
-    template.update(task="bench.tasks.noop", args="{}", status=Task.COMPLETED, attempts=1, finished_at=timezone.now())
+    template.update(
+        task="bench.tasks.noop",
+        args="{}",
+        status=Task.COMPLETED,
+        attempts=1,
+        finished_at=timezone.now(),
+    )
     names = [field.attname for field in rows.FIELDS]
     select = ", ".join("gen_random_uuid()" if name == "id" else "%s" for name in names)
     params = [template[name] for name in names if name != "id"]
@@ -73,7 +79,13 @@ def plan() -> str:
 
     sql, _ = lifecycle._claim_sql()
     sql = sql.replace("{queues}", "").replace(")b", ")s")
-    params = {"token": uuid.uuid4(), "worker": "plan", "pid": None, "now": timezone.now(), "limit": 10}
+    params = {
+        "token": uuid.uuid4(),
+        "worker": "plan",
+        "pid": None,
+        "now": timezone.now(),
+        "limit": 10,
+    }
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
         cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
@@ -108,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("|---|--:|")
         print(f"| only the {opts.tasks:,} queued tasks | {empty:,.0f} |")
         print(f"| plus {opts.finished:,} finished rows (added in {fill:.1f}s) | {full:,.0f} |")
-        print(f"\nwith the finished rows: {full / empty:.2f}× the rate of the empty table (batches of {opts.batch})")
+        print(
+            f"\nwith the finished rows: {full / empty:.2f}× the rate of the empty table (batches of {opts.batch})"
+        )
         if opts.plan:
             print("\n" + plan())
         return 0

@@ -49,7 +49,9 @@ def start_postgres() -> Callable[[], None]:
         return lambda: None
     datadir = tempfile.mkdtemp(prefix="dsq-bench-pg-")
     port = free_port()
-    subprocess.run(["bash", str(ROOT / "scripts" / "pg.sh"), "start", datadir, str(port)], check=True)
+    subprocess.run(
+        ["bash", str(ROOT / "scripts" / "pg.sh"), "start", datadir, str(port)], check=True
+    )
     os.environ.update(PGHOST="127.0.0.1", PGPORT=str(port), PGUSER="postgres")
 
     def stop() -> None:
@@ -167,6 +169,7 @@ class Drain:
 class Results:
     rows: list[tuple[str, str, str, str]] = field(default_factory=list)
     checks: list[tuple[str, bool]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     chart: dict[str, dict[int, float]] = field(default_factory=dict)
 
 
@@ -209,7 +212,9 @@ class Ours:
 
         create_tasks({"task": "bench.tasks.noop", "args": {}} for _ in range(count))
 
-    def workers(self, count: int, tally: Path, *, fresh: bool, burst: bool) -> list[subprocess.Popen[bytes]]:
+    def workers(
+        self, count: int, tally: Path, *, fresh: bool, burst: bool
+    ) -> list[subprocess.Popen[bytes]]:
         args = ["task_worker", "--concurrency", str(count)]
         if fresh:
             args += ["--max-tasks-per-child", "1"]
@@ -259,7 +264,9 @@ class TasksDb:
             for _ in range(count):
                 dt_noop.enqueue()
 
-    def workers(self, count: int, tally: Path, *, fresh: bool, burst: bool) -> list[subprocess.Popen[bytes]]:
+    def workers(
+        self, count: int, tally: Path, *, fresh: bool, burst: bool
+    ) -> list[subprocess.Popen[bytes]]:
         args = ["db_worker", "--interval", "0.1", "--no-startup-delay", "--no-reload"]
         if burst:
             args.append("--batch")
@@ -336,16 +343,26 @@ def ratio(ours: float, theirs: float, *, lower_is_better: bool = False) -> str:
 def run(opts: argparse.Namespace) -> Results:
     ours, theirs = Ours(), TasksDb()
     results = Results()
+    results.notes.append(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
     workdir = Path(tempfile.mkdtemp(prefix="dsq-bench-"))
     say = print if opts.verbose else (lambda *a: None)
 
     reset()
     os.environ["DSQ_BENCH_TALLY"] = str(workdir / "enqueue.tally")
     a, b = ours.enqueue_single(opts.enqueue), theirs.enqueue_single(opts.enqueue)
-    results.rows.append((f"enqueue, single ({opts.enqueue:,} calls), tasks/s", f"{a:,.0f}", f"{b:,.0f}", ratio(a, b)))
+    results.rows.append(
+        (
+            f"enqueue, single ({opts.enqueue:,} calls), tasks/s",
+            f"{a:,.0f}",
+            f"{b:,.0f}",
+            ratio(a, b),
+        )
+    )
     reset()
     a = ours.enqueue_bulk(opts.bulk)
-    results.rows.append((f"enqueue, bulk create_tasks ({opts.bulk:,}), tasks/s", f"{a:,.0f}", "no bulk API", "–"))
+    results.rows.append(
+        (f"enqueue, bulk create_tasks ({opts.bulk:,}), tasks/s", f"{a:,.0f}", "no bulk API", "–")
+    )
     say("enqueue done")
 
     for fresh in (False, True):
@@ -364,8 +381,18 @@ def run(opts: argparse.Namespace) -> Results:
                     ratio(mine.rate, base.rate),
                 )
             )
-            results.checks.append((f"exactly once: ours, {label}, {n} workers ({mine.executions:,} runs)", mine.exactly_once))
-            results.checks.append((f"exactly once: django-tasks-db, {n} workers ({base.executions:,} runs)", base.exactly_once))
+            results.checks.append(
+                (
+                    f"exactly once: ours, {label}, {n} workers ({mine.executions:,} runs)",
+                    mine.exactly_once,
+                )
+            )
+            results.checks.append(
+                (
+                    f"exactly once: django-tasks-db, {n} workers ({base.executions:,} runs)",
+                    base.exactly_once,
+                )
+            )
             results.chart.setdefault(f"django-simple-queue, {label}", {})[n] = mine.rate
             if not fresh:
                 results.chart.setdefault("django-tasks-db", {})[n] = base.rate
@@ -381,18 +408,32 @@ def run(opts: argparse.Namespace) -> Results:
 
     p50, p99, ok = pickup(ours, opts.pickup, workdir)
     q50, q99, ok2 = pickup(theirs, opts.baseline_pickup, workdir)
-    results.rows.append((f"idle pickup p50, ms (ours {opts.pickup}, theirs {opts.baseline_pickup} tasks)", f"{p50:.1f}", f"{q50:.1f}", ratio(p50, q50, lower_is_better=True)))
-    results.rows.append(("idle pickup p99, ms", f"{p99:.1f}", f"{q99:.1f}", ratio(p99, q99, lower_is_better=True)))
+    results.rows.append(
+        (
+            f"idle pickup p50, ms (ours {opts.pickup}, theirs {opts.baseline_pickup} tasks)",
+            f"{p50:.1f}",
+            f"{q50:.1f}",
+            ratio(p50, q50, lower_is_better=True),
+        )
+    )
+    results.rows.append(
+        ("idle pickup p99, ms", f"{p99:.1f}", f"{q99:.1f}", ratio(p99, q99, lower_is_better=True))
+    )
     results.checks.append(("exactly once: pickup runs", ok and ok2))
     shutil.rmtree(workdir, ignore_errors=True)
+    results.notes.append(f"load average at end: {os.getloadavg()[0]:.1f}")
     return results
 
 
 def table(results: Results) -> str:
-    lines = ["| measurement | django-simple-queue | django-tasks-db | ours ÷ theirs |", "|---|--:|--:|--:|"]
+    lines = [
+        "| measurement | django-simple-queue | django-tasks-db | ours ÷ theirs |",
+        "|---|--:|--:|--:|",
+    ]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in results.rows]
     lines.append("")
     lines += [f"- {'PASS' if ok else 'FAIL'} {name}" for name, ok in results.checks]
+    lines += ["", *(f"{note}  " for note in results.notes)]
     return "\n".join(lines)
 
 
@@ -426,16 +467,26 @@ def write_docs(text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=10_000, help="tasks per drain, children reused")
-    parser.add_argument("--fresh-tasks", type=int, default=1_000, help="tasks per drain, fresh process per task")
-    parser.add_argument("--baseline-tasks", type=int, default=2_000, help="tasks per drain for django-tasks-db")
+    parser.add_argument(
+        "--tasks", type=int, default=10_000, help="tasks per drain, children reused"
+    )
+    parser.add_argument(
+        "--fresh-tasks", type=int, default=1_000, help="tasks per drain, fresh process per task"
+    )
+    parser.add_argument(
+        "--baseline-tasks", type=int, default=2_000, help="tasks per drain for django-tasks-db"
+    )
     parser.add_argument("--workers", default="1,2,4", help="worker process counts to drain with")
     parser.add_argument("--pickup", type=int, default=500, help="tasks for the pickup latency")
-    parser.add_argument("--baseline-pickup", type=int, default=200, help="pickup tasks for django-tasks-db")
+    parser.add_argument(
+        "--baseline-pickup", type=int, default=200, help="pickup tasks for django-tasks-db"
+    )
     parser.add_argument("--enqueue", type=int, default=2_000, help="single create_task calls")
     parser.add_argument("--bulk", type=int, default=20_000, help="tasks in one create_tasks call")
     parser.add_argument("--quick", action="store_true", help="small counts, a smoke test")
-    parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md and its chart")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="update docs/performance.md and its chart"
+    )
     parser.add_argument("--verbose", action="store_true")
     opts = parser.parse_args(argv)
     opts.workers = [int(n) for n in opts.workers.split(",")]

@@ -42,5 +42,3 @@ def dt_noop() -> None:
 @task()
 def dt_stamp() -> None:
     stamp()
-
-

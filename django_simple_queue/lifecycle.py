@@ -129,11 +129,8 @@ def _binding_cursor() -> Any:
 
 def _row_converters(attnames: Sequence[str]) -> list[tuple[int, Any]]:
     fields = {f.attname: f for f in Task._meta.concrete_fields}
-    return [
-        (i, fields[name].from_db_value)
-        for i, name in enumerate(attnames)
-        if hasattr(fields[name], "from_db_value")
-    ]
+    converters = [(i, getattr(fields[name], "from_db_value", None)) for i, name in enumerate(attnames)]
+    return [(i, convert) for i, convert in converters if convert is not None]
 
 
 def _convert(row: Sequence[Any], converters: list[tuple[int, Any]]) -> list[Any]:
@@ -281,10 +278,10 @@ def finish_many(results: Sequence[tuple[Task, Outcome]], *, now: datetime | None
     else:
         with transaction.atomic():
             written = {
-                task.id for (task, _), (_, changes) in zip(results, decided) if _claimed(task).update(**changes)
+                task.id for (task, _), (_, changes) in zip(results, decided, strict=True) if _claimed(task).update(**changes)
             }
     statuses: list[int | None] = []
-    for (task, outcome), (status, changes) in zip(results, decided):
+    for (task, outcome), (status, changes) in zip(results, decided, strict=True):
         if task.id in written:
             _recorded(task, status, changes, outcome)
             statuses.append(status)
@@ -303,7 +300,7 @@ def _finish_postgresql(
         for name in ("id", "token", "status", "attempt_log", "run_after", "error", "return_value", "output", "log")
     }
     flags: dict[str, list[bool]] = {"output": [], "log": [], "progress": []}
-    for (task, _), (status, changes) in zip(results, decided):
+    for (task, _), (status, changes) in zip(results, decided, strict=True):
         columns["id"].append(task.id)
         columns["token"].append(task.claim_token)
         columns["status"].append(status)

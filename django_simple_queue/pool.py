@@ -93,7 +93,7 @@ _values = operator.attrgetter(*FIELDS)
 
 def task_message(task: Task) -> tuple[Any, ...]:
     """A task as the plain field values a child needs: cheaper to pickle than a model instance."""
-    return _values(task)  # type: ignore[no-any-return]
+    return _values(task)
 
 
 def child_main(conn: Connection, parent_pid: int, log_path: str, max_tasks: int, log_limit: int = 0) -> None:

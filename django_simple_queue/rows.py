@@ -39,9 +39,8 @@ def row(obj: Task, now: datetime) -> list[Any]:
     values = []
     for field in FIELDS:
         name = field.attname
-        if name in _STAMPED:
-            if name == "modified" or getattr(obj, name) is None:
-                setattr(obj, name, now)
+        if name in _STAMPED and (name == "modified" or getattr(obj, name) is None):
+            setattr(obj, name, now)
         value = getattr(obj, name)
         if name in _JSON and value is not None:
             value = json.dumps(value)
@@ -95,7 +94,10 @@ def copy_many(items: Sequence[Task | dict[str, Any]], using: str = "default") ->
     now = timezone.now()
     template = _template(now)
     ids: list[uuid.UUID] = []
-    with _cursor(using) as cursor, cursor.copy(f'COPY "{Task._meta.db_table}" ({COLUMNS}) FROM STDIN') as copy:
+    with (
+        _cursor(using) as cursor,
+        cursor.copy(f'COPY "{Task._meta.db_table}" ({COLUMNS}) FROM STDIN') as copy,
+    ):
         for item in items:
             if isinstance(item, Task):
                 values = row(item, now)

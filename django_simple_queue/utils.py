@@ -127,10 +127,15 @@ def create_tasks(tasks: Iterable[Task | Mapping[str, Any]]) -> list[uuid.UUID]:
     if rows.applies():
         # Dicts become rows without a model instance in between: most of the cost at this scale.
         checked: set[tuple[str, tuple[str, ...]]] = set()
-        built = [item if isinstance(item, Task) else _validated(**item, checked=checked) for item in tasks]
+        built = [
+            item if isinstance(item, Task) else _validated(**item, checked=checked)
+            for item in tasks
+        ]
         with transaction.atomic():
             ids = rows.copy_many(built)
-            for queue in {item.queue if isinstance(item, Task) else item["queue"] for item in built}:
+            for queue in {
+                item.queue if isinstance(item, Task) else item["queue"] for item in built
+            }:
                 notify.task_enqueued(queue)
         return ids
     objs = [item if isinstance(item, Task) else build_task(**item) for item in tasks]

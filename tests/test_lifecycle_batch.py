@@ -73,7 +73,12 @@ def test_finish_many_records_each_outcome_in_one_call():
     assert statuses == [Task.COMPLETED, Task.QUEUED, Task.CANCELLED, Task.FAILED]
     rows = {task.id: task for task in Task.objects.all()}
     done = rows[ok.id]
-    assert (done.output, done.log, done.return_value, done.progress) == ("42", "said hello\n", {"n": 42}, 1.0)
+    assert (done.output, done.log, done.return_value, done.progress) == (
+        "42",
+        "said hello\n",
+        {"n": 42},
+        1.0,
+    )
     assert done.finished_at is not None and done.heartbeat_at is None and done.worker_pid is None
     assert done.attempt_log[-1]["outcome"] == "completed"
     again = rows[retry.id]
@@ -106,7 +111,9 @@ def test_finish_many_is_fenced_per_task_by_its_claim_token():
     Task.objects.filter(id=lost.id).update(run_after=None)
     (reclaimed,) = lifecycle.claim("w2")
     assert reclaimed.id == lost.id
-    statuses = lifecycle.finish_many([(kept, Outcome(ok=True, output="a")), (lost, Outcome(ok=True, output="b"))])
+    statuses = lifecycle.finish_many(
+        [(kept, Outcome(ok=True, output="a")), (lost, Outcome(ok=True, output="b"))]
+    )
     assert statuses == [Task.COMPLETED, None]
     row = Task.objects.get(id=lost.id)
     assert (row.status, row.worker_id, row.output) == (Task.PROGRESS, "w2", None)
@@ -128,7 +135,9 @@ def test_finish_many_sends_the_signals_of_each_task():
     signals.on_failure.connect(failure)
     boom = RuntimeError("x")
     try:
-        lifecycle.finish_many([(first, Outcome(ok=True)), (second, Outcome(ok=False, error="x", exception=boom))])
+        lifecycle.finish_many(
+            [(first, Outcome(ok=True)), (second, Outcome(ok=False, error="x", exception=boom))]
+        )
     finally:
         signals.on_success.disconnect(success)
         signals.on_failure.disconnect(failure)
@@ -142,7 +151,9 @@ def test_finish_many_of_nothing_writes_nothing():
 @pytest.mark.django_db(transaction=True)
 def test_short_tasks_in_batches_each_run_exactly_once(run_worker):
     # Enough short tasks for the worker to prefetch and queue several per child.
-    ids = create_tasks([{"task": "tests.tasks.record", "args": {"key": f"k{i}"}} for i in range(120)])
+    ids = create_tasks(
+        [{"task": "tests.tasks.record", "args": {"key": f"k{i}"}} for i in range(120)]
+    )
     run_worker("--concurrency", "2", timeout=120)
     assert Task.objects.filter(id__in=ids, status=Task.COMPLETED).count() == 120
     assert Execution.objects.count() == 120
@@ -152,9 +163,13 @@ def test_short_tasks_in_batches_each_run_exactly_once(run_worker):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_child_lost_in_a_batch_costs_only_its_own_task(run_worker):
-    before = create_tasks([{"task": "tests.tasks.record", "args": {"key": f"a{i}"}} for i in range(40)])
+    before = create_tasks(
+        [{"task": "tests.tasks.record", "args": {"key": f"a{i}"}} for i in range(40)]
+    )
     killed = create_task("tests.tasks.kill_self", {})
-    after = create_tasks([{"task": "tests.tasks.record", "args": {"key": f"b{i}"}} for i in range(40)])
+    after = create_tasks(
+        [{"task": "tests.tasks.record", "args": {"key": f"b{i}"}} for i in range(40)]
+    )
     run_worker("--concurrency", "1", timeout=120)
     assert Task.objects.get(id=killed).status == Task.FAILED
     assert "killed by SIGKILL" in Task.objects.get(id=killed).error

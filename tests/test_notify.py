@@ -53,12 +53,29 @@ def test_create_tasks_notifies_once_committed():
 
 @pytest.mark.django_db
 def test_rows_from_create_tasks_match_what_save_writes():
-    saved = build_task("tests.tasks.add", {"a": 1}, queue="other", priority=3, max_attempts=2, timeout=9)
+    saved = build_task(
+        "tests.tasks.add", {"a": 1}, queue="other", priority=3, max_attempts=2, timeout=9
+    )
     saved.save()
     (copied_id,) = create_tasks(
-        [{"task": "tests.tasks.add", "args": {"a": 1}, "queue": "other", "priority": 3, "max_attempts": 2, "timeout": 9}]
+        [
+            {
+                "task": "tests.tasks.add",
+                "args": {"a": 1},
+                "queue": "other",
+                "priority": 3,
+                "max_attempts": 2,
+                "timeout": 9,
+            }
+        ]
     )
-    (from_instance_id,) = create_tasks([build_task("tests.tasks.add", {"a": 1}, queue="other", priority=3, max_attempts=2, timeout=9)])
+    (from_instance_id,) = create_tasks(
+        [
+            build_task(
+                "tests.tasks.add", {"a": 1}, queue="other", priority=3, max_attempts=2, timeout=9
+            )
+        ]
+    )
     skip = {"id", "created", "modified"}
     fields = [f.attname for f in Task._meta.concrete_fields if f.attname not in skip]
     expected = Task.objects.filter(id=saved.id).values(*fields).get()
@@ -72,14 +89,25 @@ def test_rows_from_create_tasks_match_what_save_writes():
 def test_create_task_row_matches_save_and_instance_is_saved():
     task_id = create_task("tests.tasks.add", {"a": 2}, priority=1)
     row = Task.objects.get(id=task_id)
-    assert (row.task, row.args, row.priority, row.status, row.attempt_log) == ("tests.tasks.add", '{"a": 2}', 1, 0, [])
+    assert (row.task, row.args, row.priority, row.status, row.attempt_log) == (
+        "tests.tasks.add",
+        '{"a": 2}',
+        1,
+        0,
+        [],
+    )
     assert row.created is not None
 
 
 @pytest.mark.django_db
 def test_create_tasks_writes_nothing_when_one_item_is_invalid():
     with pytest.raises(Exception, match="unexpected argument 'nope'"):
-        create_tasks([{"task": "tests.tasks.add", "args": {"a": 1}}, {"task": "tests.tasks.add", "args": {"nope": 1}}])
+        create_tasks(
+            [
+                {"task": "tests.tasks.add", "args": {"a": 1}},
+                {"task": "tests.tasks.add", "args": {"nope": 1}},
+            ]
+        )
     assert Task.objects.count() == 0
 
 
@@ -119,7 +147,9 @@ def test_idle_worker_wakes_on_notify_long_before_its_poll(start_worker):
     time.sleep(0.5)  # idle now, waiting on LISTEN with a 60 s poll
     started = time.monotonic()
     task_id = create_task("tests.tasks.add", {"a": 2})
-    wait_for(lambda: Task.objects.get(id=task_id).status == Task.COMPLETED, timeout=10, interval=0.005)
+    wait_for(
+        lambda: Task.objects.get(id=task_id).status == Task.COMPLETED, timeout=10, interval=0.005
+    )
     # Neither the poll (60 s) nor the heartbeat (every 2.5-5 s at the default 5 s) woke it.
     assert time.monotonic() - started < 2
     assert proc.poll() is None
