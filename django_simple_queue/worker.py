@@ -377,8 +377,10 @@ class Worker:
         """Write the outcomes received this tick, in one statement."""
         if not self.results:
             return
-        results, self.results = self.results, []
+        results = self.results
+        # Cleared only once written: if the database is away, the next tick tries again.
         statuses = lifecycle.finish_many([(task, outcome) for task, outcome, _ in results])
+        self.results = []
         for (task, _, duration), status in zip(results, statuses, strict=True):
             self.finished += 1
             label = dict(Task.STATUS_CHOICES).get(status, "") if status is not None else "lost its claim"
