@@ -102,7 +102,7 @@ def create_task(
 
     Inside ``transaction.atomic()`` the task becomes visible (and workers are woken) on commit.
     """
-    obj = build_task(
+    values = _validated(
         task,
         args,
         queue=queue,
@@ -113,10 +113,10 @@ def create_task(
         enqueued_by=enqueued_by,
     )
     if rows.applies():
-        rows.insert_one(obj)
-    else:
-        obj.save(force_insert=True)
-        notify.task_enqueued(obj.queue)
+        return rows.insert_one(values)
+    obj = Task(**values)
+    obj.save(force_insert=True)
+    notify.task_enqueued(obj.queue)
     return obj.id
 
 
