@@ -267,9 +267,13 @@ class Worker:
 
     def _dispatch(self) -> None:
         """Send tasks from the backlog to children with room, forking children as needed."""
-        while self.backlog and self.stopping_since is None:
+        while self.backlog:
             child = self._child_with_room()
             if child is None:
+                return
+            if self.stopping_since is not None and child.busy:
+                # Stopping: what was claimed may still start in a free child, but nothing queues
+                # behind a running task; _claim releases the rest.
                 return
             # Share the backlog between the children that can take some, one message each.
             share = max(1, len(self.backlog) // max(1, self._free_children()))
