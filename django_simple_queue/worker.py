@@ -14,6 +14,7 @@ import signal
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from types import FrameType
@@ -21,17 +22,23 @@ from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
-from django_simple_queue import conf, execution, lifecycle, listen, monitor
+from django_simple_queue import conf, execution, lifecycle, listen, monitor, pool
 from django_simple_queue.execution import ManagedEventLoop
 from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
-from django_simple_queue.pool import Child, spawn
+from django_simple_queue.pool import Child
 
 __all__ = ["ManagedEventLoop", "Worker", "execute_task"]
 
 logger = logging.getLogger("django_simple_queue")
 
 FLUSH_INTERVAL = 0.25
+# Claim more tasks than there are free children (and queue one behind a running one) only while
+# tasks take less than this: a short task held back costs little, a long one would starve others.
+PREFETCH_MAX_DURATION = 0.05
+# While children hold queues of short tasks, their outcomes are collected this often (seconds)
+# instead of waking the supervisor for every one.
+BATCH_TICK = 0.004
 CANCEL_CHECK_INTERVAL = 1.0
 STATUS_LINE_INTERVAL = 60.0
 
@@ -81,6 +88,10 @@ class Worker:
         self.output_sizes: dict[uuid.UUID, int] = {}
         self.last = {"flush": 0.0, "heartbeat": 0.0, "cancel": 0.0, "status": time.monotonic()}
         self.listener: listen.Listener | None = None
+        # Claimed tasks not yet sent to a child, and outcomes not yet written.
+        self.backlog: deque[Task] = deque()
+        self.results: list[tuple[Task, Outcome, float]] = []
+        self.typical_duration: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -121,8 +132,15 @@ class Worker:
     def _busy(self) -> list[Child]:
         return [child for child in self.children if child.busy]
 
+    def _held(self) -> list[Task]:
+        """Every task this worker has claimed and not yet recorded."""
+        tasks = list(self.backlog)
+        for child in self.children:
+            tasks += child.queue
+        return tasks + [task for task, _, _ in self.results]
+
     def _should_exit(self) -> bool:
-        if self._busy():
+        if self._busy() or self.results or self.backlog:
             return False
         if self.stopping_since is not None or self.stop_now:
             return True
@@ -146,10 +164,14 @@ class Worker:
         self._enforce_stops(now)
         idle_claim = self._claim()
         timeout = self._wait_timeout(idle_claim)
-        ready = wait(self._waitables(), timeout=timeout)
+        batching = self._batching()
+        ready = wait(self._waitables(), timeout=min(timeout, BATCH_TICK) if batching else timeout)
         for child in list(self.children):
-            if child.conn in ready or child.process.sentinel in ready:
+            if child.conn in ready or child.process.sentinel in ready or (batching and child.busy):
                 self._receive(child)
+        self._dispatch()
+        self._record()
+        self._keep_a_spare()
         if self.listener is not None and self.listener.fileno() in ready:
             try:
                 self.listener.drain()
@@ -170,49 +192,122 @@ class Worker:
             self.last["status"] = now
             self.say(f"alive: {len(self._busy())} running, {self.finished} finished")
 
+    def _batching(self) -> bool:
+        """Children hold queues of short tasks: read their pipes every BATCH_TICK, not per message."""
+        return any(len(child.queue) > 1 for child in self.children)
+
     def _waitables(self) -> list[Any]:
         items: list[Any] = []
+        batching = self._batching()
         for child in self.children:
-            items += [child.conn, child.process.sentinel]
+            if not batching:
+                items.append(child.conn)
+            items.append(child.process.sentinel)
         if self.listener is not None:
             items.append(self.listener.fileno())
         return items
 
     def _wait_timeout(self, claimed: int) -> float:
         if claimed or self.stopping_since is not None:
-            return 0.0 if claimed and self._free() else FLUSH_INTERVAL
-        if self.burst and not self._busy():
+            return 0.0 if claimed and self._room() else FLUSH_INTERVAL
+        if self._busy():
+            return FLUSH_INTERVAL
+        if self.burst:
             return 0.0
         if self.listener is not None:
             return self.heartbeat_interval * random.uniform(0.5, 1.0)
         return self.poll_interval * random.uniform(0.75, 1.25)
 
-    def _free(self) -> int:
-        free = self.concurrency - len(self._busy())
+    def _prefetching(self) -> bool:
+        return self.typical_duration is not None and self.typical_duration < PREFETCH_MAX_DURATION
+
+    def _room(self) -> int:
+        """How many more tasks to claim now: free children, and some ahead while tasks are short."""
+        if self.stopping_since is not None:
+            return 0
+        held = len(self.backlog) + sum(len(child.queue) for child in self.children)
+        if self._prefetching():
+            ahead = max(2 * self.concurrency, 8)
+            target = self.concurrency * self._depth() + ahead
+            # Claim in batches: wait until half of what is held ahead has been used.
+            free = target - held if held <= target - ahead // 2 else 0
+        else:
+            free = self.concurrency - held
         if self.max_tasks is not None:
             free = min(free, self.max_tasks - self.claimed)
         return max(free, 0)
 
     def _claim(self) -> int:
-        free = self._free()
-        if free <= 0 or self.stopping_since is not None:
+        if self.stopping_since is not None and self.backlog:
+            released = list(self.backlog)
+            self.backlog.clear()
+            lifecycle.release(released)
+            for task in released:
+                self.say(f"released {task.id} back to the queue")
+        free = self._room()
+        if free <= 0:
             return 0
         tasks = lifecycle.claim(self.name, limit=free, queues=self.queues, pid=os.getpid())
         if not tasks:
-            if self.burst and not self._busy():
+            if self.burst and not self._busy() and not self.backlog:
                 self.stopping_since = time.monotonic()
             return 0
-        idle = [child for child in self.children if child.idle]
-        if len(idle) < len(tasks):
-            self.children += spawn(len(tasks) - len(idle), self.max_tasks_per_child)
-            idle = [child for child in self.children if child.idle]
-        for task, child in zip(tasks, idle, strict=False):
+        for task in tasks:
             self.claimed += 1
             self.buffers[task.id] = []
             self.output_sizes[task.id] = 0
             self.say(f"claimed {task.id} {task.task} (attempt {task.attempts}/{task.max_attempts})")
-            child.start(task, task.timeout or conf.get_task_timeout())
+        self.backlog.extend(tasks)
+        self._dispatch()
         return len(tasks)
+
+    def _depth(self) -> int:
+        """Tasks a child may hold: one at a time, or a queue of them while tasks are short."""
+        return pool.QUEUE_DEPTH if self._prefetching() else 1
+
+    def _dispatch(self) -> None:
+        """Send tasks from the backlog to children with room, forking children as needed."""
+        while self.backlog:
+            child = self._child_with_room()
+            if child is None:
+                return
+            if self.stopping_since is not None and child.busy:
+                # Stopping: what was claimed may still start in a free child, but nothing queues
+                # behind a running task; _claim releases the rest.
+                return
+            # Share the backlog between the children that can take some, one message each.
+            share = max(1, len(self.backlog) // max(1, self._free_children()))
+            count = min(child.room(self._depth()), share, len(self.backlog))
+            tasks = [self.backlog.popleft() for _ in range(count)]
+            child.start(tasks, [task.timeout or conf.get_task_timeout() for task in tasks])
+
+    def _free_children(self) -> int:
+        depth = self._depth()
+        return sum(1 for child in self.children if child.room(depth) > 0)
+
+    def _child_with_room(self) -> Child | None:
+        if sum(1 for child in self.children if child.busy) < self.concurrency:
+            idle = [child for child in self.children if child.idle]
+            if idle:
+                return idle[0]
+            return self._spawn()
+        depth = self._depth()
+        queued = [child for child in self.children if child.busy and child.room(depth) > 0]
+        return min(queued, key=lambda child: len(child.queue)) if queued else None
+
+    def _spawn(self) -> Child:
+        (child,) = pool.spawn(1, self.max_tasks_per_child, conf.get_max_output_size())
+        self.children.append(child)
+        return child
+
+    def _keep_a_spare(self) -> None:
+        """With a fresh process per task, fork the next child while this one runs, not after."""
+        if self.max_tasks_per_child != 1 or self.stopping_since is not None:
+            return
+        if not self.backlog and not self._busy():
+            return
+        if not any(child.idle for child in self.children):
+            self._spawn()
 
     # -- messages from children -------------------------------------------------------------
 
@@ -233,7 +328,11 @@ class Worker:
         if not child.process.is_alive():
             child.process.join()
             if child.task is not None:
-                self._complete(child, self._death_outcome(child))
+                # Tasks queued behind the lost one never started: another child runs them.
+                self.backlog.extendleft(reversed(child.waiting()))
+                outcome = self._death_outcome(child)
+                outcome.log = child.read_log(conf.get_max_output_size())
+                self._complete(child, outcome)
             child.close()
             self.children.remove(child)
 
@@ -263,20 +362,36 @@ class Worker:
         return Outcome(ok=False, error=f"The task's process {how} before the task finished.")
 
     def _complete(self, child: Child, outcome: Outcome) -> None:
-        task = child.task
-        assert task is not None
-        child.task = None
+        stop_reason = child.stop_reason
+        duration = time.monotonic() - child.started
+        task = child.finished_one()
         self._flush_task(task)
-        if outcome.log is None:
-            outcome.log = child.read_log(conf.get_max_output_size())
-        if child.stop_reason == "shutdown":
+        if stop_reason == "shutdown":
             lifecycle.release([task])
             self.say(f"released {task.id} back to the queue")
+            self._forget(task)
+            return
+        if self.typical_duration is None:
+            self.typical_duration = duration
         else:
-            status = lifecycle.finish(task, outcome)
+            self.typical_duration = 0.8 * self.typical_duration + 0.2 * duration
+        self.results.append((task, outcome, duration))
+
+    def _record(self) -> None:
+        """Write the outcomes received this tick, in one statement."""
+        if not self.results:
+            return
+        results = self.results
+        # Cleared only once written: if the database is away, the next tick tries again.
+        statuses = lifecycle.finish_many([(task, outcome) for task, outcome, _ in results])
+        self.results = []
+        for (task, _, duration), status in zip(results, statuses, strict=True):
             self.finished += 1
-            label = dict(Task.STATUS_CHOICES).get(status, "lost its claim") if status is not None else "lost its claim"
-            self.say(f"finished {task.id} {task.task}: {label} in {time.monotonic() - child.started:.2f}s")
+            label = dict(Task.STATUS_CHOICES).get(status, "") if status is not None else "lost its claim"
+            self.say(f"finished {task.id} {task.task}: {label} in {duration:.2f}s")
+            self._forget(task)
+
+    def _forget(self, task: Task) -> None:
         self.buffers.pop(task.id, None)
         self.output_sizes.pop(task.id, None)
 
@@ -310,7 +425,7 @@ class Worker:
     def _heartbeat(self) -> None:
         if self.listener is None:
             self.listener = listen.Listener.open(self.queues)
-        lifecycle.heartbeat(self.name, [child.task for child in self._busy() if child.task is not None])
+        lifecycle.heartbeat(self.name, self._held())
         for task in lifecycle.rescue_stale():
             self.say(f"rescued {task.id} {task.task} from lost worker")
         monitor.detect_orphaned_tasks()
