@@ -58,9 +58,17 @@ def _sendable(outcome: Outcome) -> Outcome:
     return outcome
 
 
+def _drop_dead_connections() -> None:
+    """Close connections the server dropped while this child was idle, before a task uses them."""
+    for conn in db.connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.is_usable():
+            conn.close()
+
+
 def child_main(conn: Connection, parent_pid: int, log_path: str, max_tasks: int) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # Ctrl-C reaches the whole process group: the supervisor decides what stops, not the child.
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group; the supervisor
+    # decides what stops (it lets running tasks finish within SHUTDOWN_GRACE), not the child.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     sink = PipeSink(conn)
@@ -73,6 +81,7 @@ def child_main(conn: Connection, parent_pid: int, log_path: str, max_tasks: int)
         task = conn.recv()
         if task is None:
             break
+        _drop_dead_connections()
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with execution.capture(fd, os_level=True):
@@ -95,9 +104,8 @@ class Child:
     task: Task | None = None
     started: float = 0.0
     deadline: float | None = None
-    # Why the supervisor is stopping this child's task: "timeout", "cancel" or "shutdown".
+    # Why the supervisor is stopping this child's task: "timeout", "cancel", "shutdown" or "lost".
     stop_reason: str | None = None
-    kill_at: float | None = None
     pending: list[Any] = field(default_factory=list)
 
     @property
@@ -116,16 +124,14 @@ class Child:
         self.started = time.monotonic()
         self.deadline = self.started + timeout if timeout else None
         self.stop_reason = None
-        self.kill_at = None
         self.conn.send(task)
 
-    def stop_task(self, reason: str, grace: float = 5.0) -> None:
-        """Terminate the child running this task; kill it if it is still there after ``grace``."""
+    def stop_task(self, reason: str) -> None:
+        """Kill the child running this task (it ignores SIGTERM, which may reach its whole group)."""
         if self.stop_reason is None:
             self.stop_reason = reason
-            self.kill_at = time.monotonic() + grace
             with contextlib.suppress(ProcessLookupError):
-                self.process.terminate()
+                self.process.kill()
 
     def read_log(self, limit: int) -> str | None:
         return execution.read_log(self.log_path, limit)
@@ -152,5 +158,7 @@ def spawn(count: int, max_tasks: int) -> list[Child]:
         )
         process.start()
         child_conn.close()
-        children.append(Child(process=process, conn=parent_conn, log_path=log_path, max_tasks=max_tasks))
+        children.append(
+            Child(process=process, conn=parent_conn, log_path=log_path, max_tasks=max_tasks)
+        )
     return children

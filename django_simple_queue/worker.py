@@ -15,11 +15,12 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 
 from django_simple_queue import conf, execution, lifecycle, listen, monitor
 from django_simple_queue.execution import ManagedEventLoop
@@ -34,6 +35,11 @@ logger = logging.getLogger("django_simple_queue")
 FLUSH_INTERVAL = 0.25
 CANCEL_CHECK_INTERVAL = 1.0
 STATUS_LINE_INTERVAL = 60.0
+# Reconnection attempts start this far apart and double up to the heartbeat interval (at most
+# MAX_RECONNECT_DELAY), so that a worker is back soon after its database, well before peers would
+# take its claims for lost.
+FIRST_RECONNECT_DELAY = 0.25
+MAX_RECONNECT_DELAY = 5.0
 
 
 def worker_name() -> str:
@@ -48,6 +54,17 @@ def _exit_description(exitcode: int | None) -> str:
             name = f"signal {-exitcode}"
         return f"was killed by {name}"
     return f"exited with code {exitcode}"
+
+
+@dataclass
+class Unsaved:
+    """An outcome the supervisor has and the database does not have yet."""
+
+    task: Task
+    outcome: Outcome
+    started: float
+    # A task stopped by the shutdown goes back to the queue instead of being finished.
+    release: bool = False
 
 
 class Worker:
@@ -81,6 +98,13 @@ class Worker:
         self.output_sizes: dict[uuid.UUID, int] = {}
         self.last = {"flush": 0.0, "heartbeat": 0.0, "cancel": 0.0, "status": time.monotonic()}
         self.listener: listen.Listener | None = None
+        self.stale_after = float(conf.get("STALE_AFTER"))
+        # Outcomes waiting to be written, oldest first; kept while the database is away.
+        self.unsaved: list[Unsaved] = []
+        self.db_lost_since: float | None = None
+        self.db_failures = 0
+        self.db_retry_at = 0.0
+        self.rescue_after = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -92,9 +116,18 @@ class Worker:
         try:
             while not self._should_exit():
                 try:
-                    self._tick()
+                    if self.db_lost_since is None:
+                        self._tick()
+                    else:
+                        self._offline_tick()
                 except (OperationalError, InterfaceError) as exc:
                     self._database_lost(exc)
+                except DatabaseError as exc:
+                    if self._connection_usable():
+                        logger.exception("worker error; continuing")
+                        time.sleep(1)
+                    else:
+                        self._database_lost(exc)
                 except Exception:
                     # A bug of ours must not take down tasks that are running; say so and go on.
                     logger.exception("worker error; continuing")
@@ -103,7 +136,13 @@ class Worker:
             self._shutdown_children()
             if self.listener is not None:
                 self.listener.close()
-            connections.close_all()
+            if self.unsaved:
+                logger.warning(
+                    "exiting with %d outcomes unwritten; their tasks are rescued after STALE_AFTER",
+                    len(self.unsaved),
+                )
+            with contextlib.suppress(DatabaseError):
+                connections.close_all()
         self.say(f"worker {self.name} stopped: {self.finished} tasks finished")
         return 0
 
@@ -124,20 +163,77 @@ class Worker:
     def _should_exit(self) -> bool:
         if self._busy():
             return False
-        if self.stopping_since is not None or self.stop_now:
+        stopping = self.stopping_since is not None or self.stop_now
+        if self.unsaved:
+            # Wait for the database to come back, up to the grace period of a stop.
+            return stopping and (self.stop_now or self._grace_over(time.monotonic()))
+        if stopping:
             return True
         return self.max_tasks is not None and self.finished >= self.max_tasks
 
+    def _grace_over(self, now: float) -> bool:
+        return self.stopping_since is not None and now - self.stopping_since >= self.grace
+
+    # -- the database going away -------------------------------------------------------------
+
+    def _connection_usable(self) -> bool:
+        try:
+            return connection.connection is not None and connection.is_usable()
+        except DatabaseError:
+            return False
+
     def _database_lost(self, exc: Exception) -> None:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        logger.warning("database unavailable (%s); reconnecting", first_line)
+        """Drop every connection and plan a reconnection; running tasks go on meanwhile."""
+        now = time.monotonic()
+        if self.db_lost_since is None:
+            self.db_lost_since = now
+            self.db_failures = 0
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            logger.warning("database unavailable (%s); tasks go on, reconnecting", first_line)
+        self.db_failures += 1
         for conn in connections.all():
             with contextlib.suppress(DatabaseError):
                 conn.close()
         if self.listener is not None:
             self.listener.close()
             self.listener = None
-        time.sleep(random.uniform(0.5, 1.5))
+        ceiling = min(max(self.heartbeat_interval, FIRST_RECONNECT_DELAY), MAX_RECONNECT_DELAY)
+        delay = min(FIRST_RECONNECT_DELAY * 2 ** (self.db_failures - 1), ceiling)
+        self.db_retry_at = now + delay * random.uniform(0.5, 1.0)
+
+    def _offline_tick(self) -> None:
+        """Look after children (outcomes are kept in memory) until it is time to reconnect."""
+        now = time.monotonic()
+        self._enforce_stops(now)
+        timeout = min(max(self.db_retry_at - now, 0.0), FLUSH_INTERVAL)
+        ready = wait(self._waitables(), timeout=timeout)
+        for child in list(self.children):
+            if child.conn in ready or child.process.sentinel in ready:
+                self._receive(child)
+        if time.monotonic() >= self.db_retry_at:
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        """Raises while the database is still away; else resumes where the worker left off."""
+        assert self.db_lost_since is not None
+        connection.ensure_connection()
+        # Our own claims first, so that no peer takes them for lost.
+        self._heartbeat_claims()
+        # A claim whose commit we did not hear of was never started: back to the queue.
+        known = [child.task for child in self._busy() if child.task is not None]
+        known += [item.task for item in self.unsaved]
+        returned = lifecycle.release_unknown(self.name, known)
+        written = len(self.unsaved)
+        self._save_outcomes()
+        logger.info(
+            "database back after %.1fs: %d outcomes written, %d unstarted claims returned",
+            time.monotonic() - self.db_lost_since,
+            written,
+            returned,
+        )
+        self.db_lost_since = None
+        # Peers were cut off too: give them a full STALE_AFTER to heartbeat before judging them.
+        self.rescue_after = time.monotonic() + self.stale_after
 
     # -- one turn of the loop --------------------------------------------------------------
 
@@ -154,7 +250,8 @@ class Worker:
             try:
                 self.listener.drain()
             except Exception as exc:
-                logger.warning("lost the LISTEN connection (%s); polling until it is back", exc)
+                # The main connection notices if the database is away; reopened at next heartbeat.
+                logger.debug("lost the LISTEN connection (%s); polling until it is back", exc)
                 self.listener.close()
                 self.listener = None
         now = time.monotonic()
@@ -266,17 +363,32 @@ class Worker:
         task = child.task
         assert task is not None
         child.task = None
-        self._flush_task(task)
         if outcome.log is None:
             outcome.log = child.read_log(conf.get_max_output_size())
-        if child.stop_reason == "shutdown":
+        release = child.stop_reason == "shutdown"
+        self.unsaved.append(Unsaved(task, outcome, child.started, release=release))
+        if self.db_lost_since is None:
+            self._save_outcomes()
+
+    def _save_outcomes(self) -> None:
+        """Write the unsaved outcomes, oldest first; one that fails stays for the next try."""
+        while self.unsaved:
+            self._save(self.unsaved[0])
+            self.unsaved.pop(0)
+
+    def _save(self, item: Unsaved) -> None:
+        task = item.task
+        self._flush_task(task)
+        if item.release:
             lifecycle.release([task])
             self.say(f"released {task.id} back to the queue")
         else:
-            status = lifecycle.finish(task, outcome)
+            # Fenced by the claim token: nothing is written if the task was rescued meanwhile.
+            status = lifecycle.finish(task, item.outcome)
             self.finished += 1
             label = dict(Task.STATUS_CHOICES).get(status, "lost its claim") if status is not None else "lost its claim"
-            self.say(f"finished {task.id} {task.task}: {label} in {time.monotonic() - child.started:.2f}s")
+            took = time.monotonic() - item.started
+            self.say(f"finished {task.id} {task.task}: {label} in {took:.2f}s")
         self.buffers.pop(task.id, None)
         self.output_sizes.pop(task.id, None)
 
@@ -289,8 +401,9 @@ class Worker:
         text = "".join(payload for kind, payload in items if kind == "output")
         reports = [payload for kind, payload in items if kind == "progress"]
         value, message = reports[-1] if reports else (None, None)
-        items.clear()
         lifecycle.append_output(task, text, progress=value, message=message)
+        # Only once written: output streamed while the database was away is not lost.
+        items.clear()
 
     def _flush(self) -> None:
         self.last["flush"] = time.monotonic()
@@ -299,20 +412,30 @@ class Worker:
             self._flush_task(child.task)
 
     def _check_cancels(self) -> None:
-        tokens = [child.task.claim_token for child in self._busy() if child.task is not None]
-        cancelled = set(
-            Task.objects.filter(claim_token__in=tokens, cancel_requested=True).values_list("id", flat=True)
-        )
+        tasks = [child.task for child in self._busy() if child.task is not None]
+        held = lifecycle.held_claims(tasks)
         for child in self._busy():
-            if child.task is not None and child.task.id in cancelled:
+            if child.task is None:
+                continue
+            if child.task.claim_token not in held:
+                # Rescued while this worker was cut off or frozen: the task runs elsewhere now.
+                self.say(f"lost the claim on {child.task.id}; stopping its run")
+                child.stop_task("lost")
+            elif held[child.task.claim_token]:
                 child.stop_task("cancel")
 
+    def _heartbeat_claims(self) -> None:
+        tasks = [child.task for child in self._busy() if child.task is not None]
+        lifecycle.heartbeat(self.name, tasks + [item.task for item in self.unsaved])
+        self.last["heartbeat"] = time.monotonic()
+
     def _heartbeat(self) -> None:
+        self._heartbeat_claims()
         if self.listener is None:
             self.listener = listen.Listener.open(self.queues)
-        lifecycle.heartbeat(self.name, [child.task for child in self._busy() if child.task is not None])
-        for task in lifecycle.rescue_stale():
-            self.say(f"rescued {task.id} {task.task} from lost worker")
+        if time.monotonic() >= self.rescue_after:
+            for task in lifecycle.rescue_stale():
+                self.say(f"rescued {task.id} {task.task} from lost worker {task.worker_id}")
         monitor.detect_orphaned_tasks()
 
     def _enforce_stops(self, now: float) -> None:
@@ -321,11 +444,9 @@ class Worker:
         )
         for child in self._busy():
             if shutting_down:
-                child.stop_task("shutdown", grace=1.0)
+                child.stop_task("shutdown")
             elif child.deadline is not None and now >= child.deadline:
                 child.stop_task("timeout")
-            if child.kill_at is not None and now >= child.kill_at and child.process.is_alive():
-                child.process.kill()
 
     def _shutdown_children(self) -> None:
         for child in self.children:
