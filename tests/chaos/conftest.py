@@ -38,7 +38,12 @@ KNOBS = {
     "DSQ_HEARTBEAT_INTERVAL": str(HEARTBEAT_INTERVAL),
     "DSQ_STALE_AFTER": str(STALE_AFTER),
     "DSQ_SHUTDOWN_GRACE": "30",
+    # Children keep their connection between tasks, so a connection the server dropped meanwhile
+    # is the child's problem to notice (it checks before each task).
+    "DSQ_CONN_MAX_AGE": "600",
 }
+# Coverage measures subprocesses when these are set; a load test need not pay for it.
+UNMEASURED = {"COVERAGE_PROCESS_CONFIG": "", "COVERAGE_PROCESS_START": ""}
 FIGURES = ROOT / "artifacts" / "chaos.json"
 
 
