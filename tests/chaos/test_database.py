@@ -90,7 +90,7 @@ def test_workers_ride_out_terminated_connections_and_a_restart(fleet):
     feeder = Feeder()
     feeder.top_up()
     wait_for(lambda: Execution.objects.count() > 50, timeout=60)
-    baseline, _ = run_for(size(8, 30), feeder)
+    baseline, _ = run_for(size(6, 30), feeder)
 
     chaos_seconds = size(30, 120)
     during, terminated = run_for(chaos_seconds, feeder, terminate_every=1.0)

@@ -28,7 +28,7 @@ def span(prefix: str) -> float:
 
 
 def test_poison_tasks_fail_after_max_attempts_and_others_keep_their_pace(fleet):
-    count = size(300, 2000)
+    count = size(200, 2000)
     create_tasks(normal_tasks("base", count))
     assert fleet.start("--burst", concurrency=2).wait(120) == 0
     baseline = span("base")
