@@ -35,9 +35,9 @@ logger = logging.getLogger("django_simple_queue")
 FLUSH_INTERVAL = 0.25
 CANCEL_CHECK_INTERVAL = 1.0
 STATUS_LINE_INTERVAL = 60.0
-# Reconnection attempts start this far apart and double up to the heartbeat interval (at most
-# MAX_RECONNECT_DELAY), so that a worker is back soon after its database, well before peers would
-# take its claims for lost.
+# After a first reconnection attempt at once (a dropped connection is usually all it was), attempts
+# start this far apart and double up to the heartbeat interval (at most MAX_RECONNECT_DELAY), so
+# that a worker is back soon after its database, well before peers would take its claims for lost.
 FIRST_RECONNECT_DELAY = 0.25
 MAX_RECONNECT_DELAY = 5.0
 
@@ -198,7 +198,10 @@ class Worker:
             self.listener.close()
             self.listener = None
         ceiling = min(max(self.heartbeat_interval, FIRST_RECONNECT_DELAY), MAX_RECONNECT_DELAY)
-        delay = min(FIRST_RECONNECT_DELAY * 2 ** (self.db_failures - 1), ceiling)
+        if self.db_failures == 1:
+            self.db_retry_at = now
+            return
+        delay = min(FIRST_RECONNECT_DELAY * 2 ** (self.db_failures - 2), ceiling)
         self.db_retry_at = now + delay * random.uniform(0.5, 1.0)
 
     def _offline_tick(self) -> None:
