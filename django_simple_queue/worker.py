@@ -245,7 +245,9 @@ class Worker:
         self._enforce_stops(now)
         idle_claim = self._claim()
         timeout = self._wait_timeout(idle_claim)
-        ready = wait(self._waitables(), timeout=timeout)
+        # Never sleep through a heartbeat: claims are refreshed every HEARTBEAT_INTERVAL.
+        next_beat = self.last["heartbeat"] + self.heartbeat_interval - time.monotonic()
+        ready = wait(self._waitables(), timeout=max(min(timeout, next_beat), 0.0))
         for child in list(self.children):
             if child.conn in ready or child.process.sentinel in ready:
                 self._receive(child)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import pytest
 from django_simple_queue.models import Task
 from django_simple_queue.utils import build_task, create_task, create_tasks
 from tests.chaos.conftest import (
+    HEARTBEAT_INTERVAL,
     STALE_AFTER,
     can_fake_another_host,
     executions,
@@ -88,6 +90,34 @@ def test_kill_9_of_a_worker_loses_nothing(fleet, elsewhere):
         lost=count - len(runs),
         recovery_seconds=round(recovery, 2),
         stale_after=STALE_AFTER,
+    )
+
+
+def test_heartbeats_keep_a_long_task_from_being_rescued(fleet):
+    task_id = create_task("tests.tasks.mark", {"key": "long", "seconds": 2 * STALE_AFTER})
+    fleet.start()
+    fleet.start()  # A peer that would rescue the task if its heartbeat stopped.
+    wait_for(lambda: Execution.objects.filter(key="long").exists(), timeout=30)
+    beats = set()
+    while not Task.objects.filter(id=task_id, status=Task.COMPLETED).exists():
+        beat = Task.objects.filter(id=task_id).values_list("heartbeat_at", flat=True).get()
+        if beat is not None:
+            beats.add(beat)
+        time.sleep(0.05)
+        assert len(beats) < 1000, "the task never finished"
+    ordered = sorted(beats)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(ordered)]
+    task = Task.objects.get(id=task_id)
+    assert task.attempts == 1
+    assert executions() == {"long": 1}
+    assert len(ordered) >= 2 * STALE_AFTER / HEARTBEAT_INTERVAL - 3
+    # Every HEARTBEAT_INTERVAL, give or take a busy machine.
+    assert max(gaps) <= HEARTBEAT_INTERVAL + 0.5, gaps
+    report(
+        "heartbeat",
+        interval=HEARTBEAT_INTERVAL,
+        beats=len(ordered),
+        max_gap_seconds=round(max(gaps), 2),
     )
 
 
