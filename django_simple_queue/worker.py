@@ -122,13 +122,11 @@ class Worker:
                         self._offline_tick()
                 except (OperationalError, InterfaceError) as exc:
                     self._database_lost(exc)
-                except DatabaseError as exc:
-                    if self._connection_usable():
-                        logger.exception("worker error; continuing")
-                        time.sleep(1)
-                    else:
+                except Exception as exc:
+                    # Also a driver's own error, from code that uses the DB-API cursor directly.
+                    if not self._connection_usable():
                         self._database_lost(exc)
-                except Exception:
+                        continue
                     # A bug of ours must not take down tasks that are running; say so and go on.
                     logger.exception("worker error; continuing")
                     time.sleep(1)
@@ -177,9 +175,10 @@ class Worker:
     # -- the database going away -------------------------------------------------------------
 
     def _connection_usable(self) -> bool:
+        """False when the connection broke; a connection not opened yet will be when needed."""
         try:
-            return connection.connection is not None and connection.is_usable()
-        except DatabaseError:
+            return connection.connection is None or connection.is_usable()
+        except Exception:
             return False
 
     def _database_lost(self, exc: Exception) -> None:
