@@ -38,8 +38,10 @@ def detect_orphaned_tasks() -> None:
     Tasks of workers on other hosts are left to the heartbeat rescue (``lifecycle.rescue_stale``).
     """
     host = socket.gethostname()
-    running = Task.objects.running().filter(worker_pid__isnull=False).filter(
-        Q(worker_id="") | Q(worker_id__startswith=f"{host}:")
+    running = (
+        Task.objects.running()
+        .filter(worker_pid__isnull=False)
+        .filter(Q(worker_id="") | Q(worker_id__startswith=f"{host}:"))
     )
     for task in running:
         if task.worker_pid is None or _pid_alive(task.worker_pid):
@@ -54,7 +56,9 @@ def handle_subprocess_exit(task_id: uuid.UUID, exit_code: int | None) -> None:
         return
     task = Task.objects.get(id=task_id)
     if task.status == Task.PROGRESS:
-        lifecycle.finish(task, Outcome(ok=False, error=f"Worker subprocess exited with code {exit_code}"))
+        lifecycle.finish(
+            task, Outcome(ok=False, error=f"Worker subprocess exited with code {exit_code}")
+        )
 
 
 def handle_task_timeout(task_id: uuid.UUID, timeout_seconds: int) -> None:
