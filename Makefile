@@ -5,6 +5,9 @@ help:
 	@echo "make test   - lint + the whole suite on SQLite and PostgreSQL, Django 5.2 and 6.x"
 	@echo "make soak   - the chaos suite at soak size (slow)"
 
+demo:
+	bash scripts/demo.sh
+
 test:
 	bash scripts/test.sh
 
