@@ -48,10 +48,13 @@ def test_kill_9_of_a_worker_loses_nothing(fleet, elsewhere):
     if elsewhere and not can_fake_another_host():
         pytest.skip("needs `unshare --uts` to run a worker under another host name")
     count = size(400, 4000)
-    create_tasks(
-        build_task("tests.tasks.mark", {"key": f"k{i}", "seconds": 0.05}, max_attempts=3)
-        for i in range(count)
-    )
+    # In small batches: rows of one batch may share their `created` stamp, and the queue's order
+    # (oldest first) is what puts the victim's rescued tasks ahead of the rest.
+    for start in range(0, count, 20):
+        create_tasks(
+            build_task("tests.tasks.mark", {"key": f"k{i}", "seconds": 0.05}, max_attempts=3)
+            for i in range(start, min(start + 20, count))
+        )
     victim = fleet.start(concurrency=4, host="chaos-elsewhere" if elsewhere else None)
     peers = [fleet.start(concurrency=2) for _ in range(2)]
     wait_for(lambda: Execution.objects.count() >= count // 4, timeout=60)
