@@ -31,9 +31,13 @@ def _notify(queues: set[str]) -> None:
 
 
 @admin.action(description=_("Enqueue selected tasks again (as they are)"), permissions=["change"])
-def enqueue_tasks(modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]) -> None:
+def enqueue_tasks(
+    modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]
+) -> None:
     running = queryset.filter(status=Task.PROGRESS).count()
-    queues = set(queryset.filter(status__in=Task.FINISHED).values_list("queue", flat=True).distinct())
+    queues = set(
+        queryset.filter(status__in=Task.FINISHED).values_list("queue", flat=True).distinct()
+    )
     count = lifecycle.enqueue_again(queryset)
     _notify(queues)
     modeladmin.message_user(
@@ -48,13 +52,16 @@ def enqueue_tasks(modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: 
                 "%d running task was skipped: cancel it first or requeue a copy.",
                 "%d running tasks were skipped: cancel them first or requeue copies.",
                 running,
-            ) % running,
+            )
+            % running,
             messages.WARNING,
         )
 
 
 @admin.action(description=_("Requeue a copy of selected tasks"), permissions=["change"])
-def requeue_tasks(modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]) -> None:
+def requeue_tasks(
+    modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]
+) -> None:
     running = queryset.filter(status=Task.PROGRESS).count()
     copies = lifecycle.requeue_copies(queryset, enqueued_by=request.user.get_username())
     _notify({copy.queue for copy in copies})
@@ -63,23 +70,28 @@ def requeue_tasks(modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: 
         request,
         ngettext(
             "%d task was requeued as a new copy.", "%d tasks were requeued as new copies.", count
-        ) % count,
+        )
+        % count,
         messages.SUCCESS,
     )
     if running:
         modeladmin.message_user(
             request,
-            ngettext("%d running task was skipped.", "%d running tasks were skipped.", running) % running,
+            ngettext("%d running task was skipped.", "%d running tasks were skipped.", running)
+            % running,
             messages.WARNING,
         )
 
 
 @admin.action(description=_("Cancel selected tasks"), permissions=["change"])
-def cancel_tasks(modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]) -> None:
+def cancel_tasks(
+    modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]
+) -> None:
     cancelled, requested = lifecycle.cancel(queryset)
     modeladmin.message_user(
         request,
-        ngettext("%d queued task was cancelled.", "%d queued tasks were cancelled.", cancelled) % cancelled,
+        ngettext("%d queued task was cancelled.", "%d queued tasks were cancelled.", cancelled)
+        % cancelled,
         messages.SUCCESS,
     )
     if requested:
@@ -89,7 +101,8 @@ def cancel_tasks(modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: Q
                 "Cancellation was requested for %d running task; its worker stops it shortly.",
                 "Cancellation was requested for %d running tasks; their workers stop them shortly.",
                 requested,
-            ) % requested,
+            )
+            % requested,
             messages.SUCCESS,
         )
 

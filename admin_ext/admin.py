@@ -10,9 +10,8 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib import admin, messages
-from django.contrib.admin.options import IS_POPUP_VAR
-from django.core import checks
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -23,7 +22,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from admin_ext import actions, dashboard
+from admin_ext import actions, dashboard, hierarchy
 from admin_ext.filters import QueueFilter, TaskPathFilter
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
 from django_simple_queue import lifecycle, notify
@@ -41,14 +40,36 @@ else:  # pragma: no cover - exercised by a settings override in the tests
 EDITABLE_WHILE_QUEUED = ["args", "queue", "priority", "run_after", "max_attempts", "timeout"]
 ADD_FIELDS = ["task", "args", "queue", "priority", "run_after", "max_attempts", "timeout"]
 DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
-    (None, {"fields": [
-        "task", "status_badge", "progress_display", "status_page_link", "requeued_from",
-        "enqueued_by", ("created", "modified"),
-    ]}),
-    (_("Scheduling"), {"fields": [("queue", "priority"), "run_after", ("attempts", "max_attempts"), "timeout"]}),
-    (_("Execution"), {"fields": [
-        ("started_at", "finished_at"), "duration_display", "worker_id", "heartbeat_at", "cancel_requested",
-    ]}),
+    (
+        None,
+        {
+            "fields": [
+                "task",
+                "status_badge",
+                "progress_display",
+                "status_page_link",
+                "requeued_from",
+                "enqueued_by",
+                ("created", "modified"),
+            ]
+        },
+    ),
+    (
+        _("Scheduling"),
+        {"fields": [("queue", "priority"), "run_after", ("attempts", "max_attempts"), "timeout"]},
+    ),
+    (
+        _("Execution"),
+        {
+            "fields": [
+                ("started_at", "finished_at"),
+                "duration_display",
+                "worker_id",
+                "heartbeat_at",
+                "cancel_requested",
+            ]
+        },
+    ),
     (_("Arguments"), {"fields": ["args_display"]}),
     (_("Result"), {"fields": ["output_display", "log_display", "error_display"]}),
     (_("Attempts"), {"fields": ["attempts_timeline"]}),
@@ -82,9 +103,14 @@ def pre(text: str | None) -> str:
 
 
 def badge(task: Task) -> str:
-    extra = _(" (cancel requested)") if task.cancel_requested and task.status == Task.PROGRESS else ""
+    extra = (
+        _(" (cancel requested)") if task.cancel_requested and task.status == Task.PROGRESS else ""
+    )
     return format_html(
-        '<span class="dsq-badge dsq-status-{}">{}{}</span>', task.status, task.get_status_display(), extra
+        '<span class="dsq-badge dsq-status-{}">{}{}</span>',
+        task.status,
+        task.get_status_display(),
+        extra,
     )
 
 
@@ -94,21 +120,35 @@ def progress_bar(task: Task) -> str:
         '<span class="dsq-progress" role="progressbar" aria-valuenow="{}" aria-valuemin="0" '
         'aria-valuemax="100" title="{}"><span class="dsq-progress-fill" style="width: {}%"></span>'
         '</span> <span class="dsq-progress-text">{}%</span>',
-        percent, task.progress_message, percent, percent,
+        percent,
+        task.progress_message,
+        percent,
+        percent,
     )
 
 
 class TaskAdmin(BaseAdmin):
-    list_display = ("short_id", "task", "queue", "status_badge", "progress_column", "attempts",
-                    "created", "started_at", "duration_column")
+    list_display = (
+        "short_id",
+        "task",
+        "queue",
+        "status_badge",
+        "progress_column",
+        "attempts",
+        "created",
+        "started_at",
+        "duration_column",
+    )
     list_display_links = ("short_id",)
     list_filter = ("status", QueueFilter, TaskPathFilter)
     date_hierarchy = "created"
-    search_fields = ("=id", "task", "output", "error")
+    search_fields = ("task", "output", "error")  # and the id: get_search_results()
     search_help_text = _("Search by exact id, task path, output or error.")
     ordering = ("-created",)
     list_per_page = 50
+    # A table of millions: no COUNT(*) of the whole table, no per-filter counts (facets).
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     paginator = dashboard.EstimatedCountPaginator
     actions = [actions.enqueue_tasks, actions.requeue_tasks, actions.cancel_tasks]
     change_list_template = "admin/django_simple_queue/task/change_list.html"
@@ -117,10 +157,12 @@ class TaskAdmin(BaseAdmin):
     if HAS_IMPORT_EXPORT:
         resource_classes = [TaskResource]
         # Export of the filtered list (button) as well as of selected rows (action).
-        import_export_change_list_template = "admin/import_export/change_list_import_export.html"
+        import_export_change_list_template = (
+            "admin/django_simple_queue/task/change_list_import_export.html"
+        )
 
     class Media:
-        css = {"all": ("admin_ext/admin_ext.css",)}
+        css = {"all": ("django_simple_queue/admin/admin.css",)}
 
     # Import-export: export is reading (view permission), import is enqueueing (add permission).
     def has_export_permission(self, request: HttpRequest) -> bool:
@@ -143,18 +185,24 @@ class TaskAdmin(BaseAdmin):
         return self.get_queryset(request).filter(pk__in=ids).values_list("pk", flat=True)
 
     # Forms and fields.
-    def get_form(self, request: HttpRequest, obj: Task | None = None, change: bool = False,
-                 **kwargs: Any) -> type[ModelForm[Task]]:
+    def get_form(
+        self, request: HttpRequest, obj: Task | None = None, change: bool = False, **kwargs: Any
+    ) -> type[ModelForm[Task]]:
         if obj is None:
             kwargs["form"] = EnqueueForm
         elif obj.status == Task.QUEUED and self.has_change_permission(request, obj):
             kwargs["form"] = QueuedTaskForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fieldsets(self, request: HttpRequest, obj: Task | None = None) -> list[tuple[Any, dict[str, Any]]]:
+    def get_fieldsets(
+        self, request: HttpRequest, obj: Task | None = None
+    ) -> list[tuple[Any, dict[str, Any]]]:
         if obj is None:
             return [(None, {"fields": ADD_FIELDS})]
-        fieldsets = [(name, {**options, "fields": list(options["fields"])}) for name, options in DETAIL_FIELDSETS]
+        fieldsets = [
+            (name, {**options, "fields": list(options["fields"])})
+            for name, options in DETAIL_FIELDSETS
+        ]
         if self._editable(request, obj):
             fieldsets[3] = (_("Arguments"), {"fields": ["args"]})
         return fieldsets
@@ -166,8 +214,17 @@ class TaskAdmin(BaseAdmin):
         if obj is None:
             return []
         names = [field.name for field in Task._meta.fields if field.name != "id"]
-        names += ["status_badge", "progress_display", "status_page_link", "duration_display",
-                  "args_display", "output_display", "log_display", "error_display", "attempts_timeline"]
+        names += [
+            "status_badge",
+            "progress_display",
+            "status_page_link",
+            "duration_display",
+            "args_display",
+            "output_display",
+            "log_display",
+            "error_display",
+            "attempts_timeline",
+        ]
         if self._editable(request, obj):
             names = [name for name in names if name not in EDITABLE_WHILE_QUEUED]
         return names
@@ -180,8 +237,14 @@ class TaskAdmin(BaseAdmin):
             return
         edited = isinstance(form, QueuedTaskForm) and form.built is not None
         if edited and not lifecycle.edit_queued(obj, **form.changes()):
-            self.message_user(request, _("The task was claimed by a worker before your change "
-                                             "was saved; nothing was changed."), messages.ERROR)
+            self.message_user(
+                request,
+                _(
+                    "The task was claimed by a worker before your change "
+                    "was saved; nothing was changed."
+                ),
+                messages.ERROR,
+            )
 
     def has_delete_permission(self, request: HttpRequest, obj: Task | None = None) -> bool:
         # A running task is deleted only after it stops: its worker still writes to the row.
@@ -222,7 +285,9 @@ class TaskAdmin(BaseAdmin):
     def status_page_link(self, obj: Task) -> str:
         url = status_url(obj)
         if url is None:
-            return str(_("(not available: include django_simple_queue.urls in the project's URLconf)"))
+            return str(
+                _("(not available: include django_simple_queue.urls in the project's URLconf)")
+            )
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, _("Open"))
 
     @admin.display(description=_("Arguments"))
@@ -278,27 +343,55 @@ class TaskAdmin(BaseAdmin):
         ]
         return custom + super().get_urls()
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        extra_context = extra_context or {}
-        extra_context["dashboard"] = dashboard.context()
-        if self.has_change_permission(request) and IS_POPUP_VAR not in request.GET:
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            # Only for a page being rendered: an action's POST redirects and needs none of it.
+            available = self.get_actions(request)  # empty in a popup and for view-only staff
             query = request.GET.urlencode()
-            extra_context["apply_all"] = [
+            context["dashboard"] = dashboard.context()
+            context["apply_all"] = [
                 (self._apply_url(name, query), func.short_description)  # type: ignore[attr-defined]
                 for name, func in actions.ACTIONS.items()
+                if name in available
             ]
-        return super().changelist_view(request, extra_context)
+            context["dsq_date_hierarchy"] = hierarchy.date_hierarchy(context["cl"])
+        return response
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Task], search_term: str
+    ) -> tuple[QuerySet[Task], bool]:
+        """A task id finds that task through the primary key; other text searches the fields."""
+        try:
+            task_id = uuid.UUID(search_term.strip())
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(pk=task_id), False
 
     def _apply_url(self, action: str, query: str) -> str:
         url = reverse(f"{self.admin_site.name}:django_simple_queue_task_apply_all", args=[action])
         return f"{url}?{query}" if query else url
 
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        """The change list's actions. Django 6.1 also asks for the change form's: there are none,
+        the task page has its own buttons."""
+        if getattr(action_location, "name", None) == "CHANGE_FORM":
+            return {}
+        # import-export's get_actions() takes no location; it adds its export action.
+        return super().get_actions(request)
+
+    def _check_action(self, request: HttpRequest, action: str) -> None:
+        """PermissionDenied unless ``action`` is one of ours and ``request.user`` may run it."""
+        # get_actions() keeps only the actions whose ``allowed_permissions`` the user holds.
+        if action not in actions.ACTIONS or action not in self.get_actions(request):
+            raise PermissionDenied
+
     def apply_all_view(self, request: HttpRequest, action: str) -> HttpResponse:
         """Confirm, then apply an action to every task matching the list's filters (capped)."""
-        if action not in actions.ACTIONS:
-            raise PermissionDenied
-        if not self.has_change_permission(request):
-            raise PermissionDenied
+        self._check_action(request, action)
         changelist = self.get_changelist_instance(request)
         queryset, count, more = actions.capped(changelist.get_queryset(request))
         changelist_url = reverse(f"{self.admin_site.name}:django_simple_queue_task_changelist")
@@ -320,9 +413,12 @@ class TaskAdmin(BaseAdmin):
             "changelist_url": changelist_url,
             "preview": list(queryset.order_by("-created")[:20]),
         }
-        return TemplateResponse(request, "admin/django_simple_queue/task/apply_all_confirmation.html", context)
+        return TemplateResponse(
+            request, "admin/django_simple_queue/task/apply_all_confirmation.html", context
+        )
 
     def _single(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        self._check_action(request, action)
         obj = get_object_or_404(self.get_queryset(request), pk=object_id)
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
@@ -331,7 +427,9 @@ class TaskAdmin(BaseAdmin):
             copy = obj.requeues.order_by("-created").first()
             if copy is not None:
                 return HttpResponseRedirect(
-                    reverse(f"{self.admin_site.name}:django_simple_queue_task_change", args=[copy.pk])
+                    reverse(
+                        f"{self.admin_site.name}:django_simple_queue_task_change", args=[copy.pk]
+                    )
                 )
         return HttpResponseRedirect(
             reverse(f"{self.admin_site.name}:django_simple_queue_task_change", args=[obj.pk])
@@ -343,24 +441,35 @@ class TaskAdmin(BaseAdmin):
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return require_POST(self._single)(request, object_id, "cancel_tasks")
 
-    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = extra_context or {}
         extra_context["task_descriptions"] = task_descriptions()
         return super().add_view(request, form_url, extra_context)
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         extra_context = extra_context or {}
         obj = self.get_object(request, object_id)
         if obj is not None:
             extra_context["dsq_task"] = obj
             extra_context["can_act"] = self.has_change_permission(request, obj)
-            extra_context["can_cancel"] = obj.status in (Task.QUEUED, Task.PROGRESS) and not obj.cancel_requested
+            extra_context["can_cancel"] = (
+                obj.status in (Task.QUEUED, Task.PROGRESS) and not obj.cancel_requested
+            )
             extra_context["can_requeue"] = obj.status != Task.PROGRESS
             extra_context["dsq_status_url"] = status_url(obj)
             if obj.status == Task.QUEUED:
                 describe = task_descriptions()
-                extra_context["task_descriptions"] = {k: v for k, v in describe.items() if k == obj.task}
+                extra_context["task_descriptions"] = {
+                    k: v for k, v in describe.items() if k == obj.task
+                }
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -371,17 +480,3 @@ def register(site: admin.AdminSite = admin.site) -> None:
 
 
 __all__ = ["TaskAdmin", "register"]
-
-
-@checks.register(checks.Tags.admin)
-def check_installed(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The task admin's templates and static files come from the ``admin_ext`` app."""
-    if apps.is_installed("admin_ext"):
-        return []
-    return [
-        checks.Warning(
-            "The task admin needs 'admin_ext' in INSTALLED_APPS for its templates and static files.",
-            hint="Add 'admin_ext' after 'django_simple_queue' in INSTALLED_APPS.",
-            id="django_simple_queue.W004",
-        )
-    ]

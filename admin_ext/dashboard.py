@@ -1,7 +1,7 @@
 """The dashboard above the task list, and counting that stays fast on a table of millions.
 
-On PostgreSQL, counts come from the planner's estimate (``EXPLAIN``) and are made exact only
-when the estimate is small; nothing here runs an unbounded ``COUNT(*)``.
+On PostgreSQL, counts stop at ``EXACT_BELOW`` rows; past that they come from the planner's
+estimate (``EXPLAIN``). Nothing here runs an unbounded ``COUNT(*)``.
 """
 
 from __future__ import annotations
@@ -21,27 +21,29 @@ from django.utils.functional import cached_property
 from django_simple_queue import conf
 from django_simple_queue.models import Task
 
-# Below this estimate a real COUNT is cheap and exact; above it the estimate is shown as "≈".
+# Up to this many rows a count is exact; beyond it the planner's estimate is shown as "≈".
 EXACT_BELOW = 10_000
 CHART_HOURS = 24
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 720, 160, 28
 
 
 def estimate(queryset: QuerySet[Any]) -> tuple[int, bool]:
-    """(number of rows, exact?) of ``queryset``: the planner's estimate when it is large."""
+    """(number of rows, exact?) of ``queryset``: counted up to EXACT_BELOW, estimated beyond."""
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
         return queryset.count(), True
+    # A count that stops at EXACT_BELOW rows is cheap and stays right when the planner's
+    # statistics are stale (a table just emptied, or just filled in bulk).
+    bounded = queryset.order_by()[:EXACT_BELOW].count()
+    if bounded < EXACT_BELOW:
+        return bounded, True
     sql, params = queryset.values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
     if isinstance(plan, str):
         plan = json.loads(plan)
-    rows = int(plan[0]["Plan"]["Plan Rows"])
-    if rows < EXACT_BELOW:
-        return queryset.count(), True
-    return rows, False
+    return max(int(plan[0]["Plan"]["Plan Rows"]), EXACT_BELOW), False
 
 
 class EstimatedCountPaginator(Paginator):
@@ -94,7 +96,9 @@ def hourly_chart(now: datetime | None = None) -> dict[str, Any]:
         x = CHART_PAD + index * slot
         if index % 3 == 0:
             labels.append({"x": x + slot / 2, "text": hour.strftime("%H:00")})
-        for offset, (status, kind) in enumerate(((Task.COMPLETED, "completed"), (Task.FAILED, "failed"))):
+        for offset, (status, kind) in enumerate(
+            ((Task.COMPLETED, "completed"), (Task.FAILED, "failed"))
+        ):
             n = counts.get((index, status), 0)
             height = (n / peak * plot_h) if peak else 0
             bars.append(

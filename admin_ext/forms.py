@@ -19,7 +19,7 @@ from django_simple_queue.models import Task
 
 NOT_CONFIGURED = _(
     "No task can be enqueued here because DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS is not set. "
-    'Add the dotted paths of your task functions to settings.py, e.g. '
+    "Add the dotted paths of your task functions to settings.py, e.g. "
     'DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {"myapp.tasks.send_email"}.'
 )
 
@@ -51,7 +51,9 @@ def parse_args(text: str | None) -> dict[str, Any]:
         ) from exc
     if not isinstance(value, dict):
         raise forms.ValidationError(
-            _('Arguments must be a JSON object of keyword arguments such as {"a": 1}, not %(type)s.'),
+            _(
+                'Arguments must be a JSON object of keyword arguments such as {"a": 1}, not %(type)s.'
+            ),
             code="not_object",
             params={"type": type(value).__name__},
         )
@@ -75,7 +77,8 @@ class TaskArgsMixin(forms.ModelForm):
         try:
             return utils.build_task(path, kwargs, **options)
         except (TaskNotAllowedError, InvalidTaskPath) as exc:
-            self.add_error("task", str(exc))
+            # The edit form has no task field: the error is then about the whole task.
+            self.add_error("task" if "task" in self.fields else None, str(exc))
         except InvalidTaskArguments as exc:
             self.add_error("args", str(exc))
         except ValueError as exc:
@@ -95,12 +98,21 @@ class EnqueueForm(TaskArgsMixin):
         help_text=_("A JSON object of keyword arguments; pre-filled with the task's parameters."),
     )
     queue = forms.CharField(label=_("Queue"), required=False, initial="default", max_length=64)
-    priority = forms.IntegerField(label=_("Priority"), required=False, initial=0,
-                                  help_text=_("Higher runs first."))
-    max_attempts = forms.IntegerField(label=_("Max attempts"), required=False, min_value=1,
-                                      help_text=_("Empty uses DJANGO_SIMPLE_QUEUE_MAX_ATTEMPTS."))
-    timeout = forms.IntegerField(label=_("Timeout"), required=False, min_value=1,
-                                 help_text=_("Seconds; empty uses DJANGO_SIMPLE_QUEUE_TASK_TIMEOUT."))
+    priority = forms.IntegerField(
+        label=_("Priority"), required=False, initial=0, help_text=_("Higher runs first.")
+    )
+    max_attempts = forms.IntegerField(
+        label=_("Max attempts"),
+        required=False,
+        min_value=1,
+        help_text=_("Empty uses DJANGO_SIMPLE_QUEUE_MAX_ATTEMPTS."),
+    )
+    timeout = forms.IntegerField(
+        label=_("Timeout"),
+        required=False,
+        min_value=1,
+        help_text=_("Seconds; empty uses DJANGO_SIMPLE_QUEUE_TASK_TIMEOUT."),
+    )
 
     class Meta:
         model = Task
@@ -112,7 +124,12 @@ class EnqueueForm(TaskArgsMixin):
         field = self.fields["task"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [("", "---------")] + [
-            (path, f"{info['signature']} — {info['doc'].splitlines()[0]}" if info["doc"] else info["signature"])
+            (
+                path,
+                f"{info['signature']} — {info['doc'].splitlines()[0]}"
+                if info["doc"]
+                else info["signature"],
+            )
             for path, info in self.descriptions.items()
         ]
         field.help_text = "" if self.descriptions else NOT_CONFIGURED

@@ -31,8 +31,20 @@ class TaskResource(resources.ModelResource):
 
     class Meta:
         model = Task
-        fields = ("id", "task", "queue", "status", "args", "attempts", "created", "started",
-                  "finished", "duration", "worker", "error")
+        fields = (
+            "id",
+            "task",
+            "queue",
+            "status",
+            "args",
+            "attempts",
+            "created",
+            "started",
+            "finished",
+            "duration",
+            "worker",
+            "error",
+        )
         export_order = fields
 
     def dehydrate_status(self, task: Task) -> str:
@@ -76,7 +88,9 @@ class TaskImportResource(resources.ModelResource):
         return None
 
     def validate_instance(
-        self, instance: Task, import_validation_errors: dict[str, Any] | None = None,
+        self,
+        instance: Task,
+        import_validation_errors: dict[str, Any] | None = None,
         validate_unique: bool = True,
     ) -> None:
         data = {
@@ -90,7 +104,10 @@ class TaskImportResource(resources.ModelResource):
         form = EnqueueForm(data=data)
         if not form.is_valid():
             raise ValidationError(
-                {field: [str(message) for message in messages] for field, messages in form.errors.items()}
+                {
+                    field: [str(message) for message in messages]
+                    for field, messages in form.errors.items()
+                }
             )
         assert form.built is not None
         for name in ("args", "queue", "priority", "max_attempts", "timeout"):

@@ -11,14 +11,19 @@ from django import forms
 class JSONEditorWidget(forms.Textarea):
     """A textarea for a JSON object; ``enqueue.js`` fills it with the chosen task's defaults."""
 
-    template_name = "admin_ext/widgets/json_editor.html"
+    template_name = "admin/django_simple_queue/widgets/json_editor.html"
 
     class Media:
-        css = {"all": ("admin_ext/admin_ext.css",)}
-        js = ("admin_ext/enqueue.js",)
+        css = {"all": ("django_simple_queue/admin/admin.css",)}
+        js = ("django_simple_queue/admin/enqueue.js",)
 
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        defaults = {"class": "vLargeTextField dsq-json", "rows": 12, "cols": 80, "spellcheck": "false"}
+        defaults = {
+            "class": "vLargeTextField dsq-json",
+            "rows": 12,
+            "cols": 80,
+            "spellcheck": "false",
+        }
         super().__init__({**defaults, **(attrs or {})})
 
     def format_value(self, value: Any) -> str | None:

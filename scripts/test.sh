@@ -41,6 +41,11 @@ else
     echo "== no Python 3.12+ here: Django 6.x is not tested"
 fi
 
+# The browser tests drive Debian's Chromium: install it when we can (best effort; they skip without it).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "== no Chromium: browser tests skip"
+fi
+
 echo "== lint"
 "$VENVS/dj52/bin/ruff" check .
 "$VENVS/dj52/bin/ruff" format --check tests

@@ -14,6 +14,8 @@ PY=$WORK/venv/bin/python
 "$PY" -m pip wheel -q --no-deps -w "$WORK/dist" "$ROOT"
 WHEEL=$(ls "$WORK"/dist/django_simple_queue-*.whl)
 for member in django_simple_queue/templates/django_simple_queue/task_status.html \
+    django_simple_queue/templates/admin/django_simple_queue/task/change_list.html \
+    django_simple_queue/static/django_simple_queue/admin/admin.css \
     django_simple_queue/migrations/0001_initial.py \
     django_simple_queue/migrations/0002_task_error_task_log_task_worker_pid.py; do
     "$PY" -c "import sys, zipfile; sys.exit('$member' not in zipfile.ZipFile('$WHEEL').namelist())" ||

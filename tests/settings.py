@@ -28,7 +28,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "import_export",
     "django_simple_queue",
-    "admin_ext",
     "tests.apps.TestsConfig",
 ]
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -233,6 +234,8 @@ def test_task_page_shows_everything_read_only_with_redacted_args(admin_client):
     assert "first error" in html and 'class="dsq-timeline"' in html
     assert f"/django_simple_queue/task?task_id={task.pk}" in html
     assert 'id="dsq-requeue"' in html and 'id="dsq-cancel"' not in html
+    # The button's own form comes before the change form: browsers drop a form nested in a form.
+    assert html.index('id="dsq-requeue"') < html.index('id="task_form"')
     assert 'name="args"' not in html  # not editable once it ran
 
 
@@ -418,3 +421,238 @@ def test_actions_need_csrf(admin_user):
     )
     task.refresh_from_db()
     assert task.status == Task.QUEUED
+
+
+def test_requeue_and_apply_all_need_csrf(admin_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    task = TaskFactory(failed=True)
+    url = reverse("admin:django_simple_queue_task_requeue", args=[task.pk])
+    assert client.post(url).status_code == 403
+    url = reverse("admin:django_simple_queue_task_apply_all", args=["enqueue_tasks"])
+    assert client.post(url, {"confirm": "yes"}).status_code == 403
+    assert Task.objects.count() == 1
+    task.refresh_from_db()
+    assert task.status == Task.FAILED
+
+
+def test_every_action_declares_its_permission():
+    from django.contrib.admin import site
+
+    from admin_ext import actions
+
+    model_admin = site._registry[Task]
+    for name, func in actions.ACTIONS.items():
+        assert list(func.allowed_permissions) == ["change"], name  # type: ignore[attr-defined]
+        assert func in model_admin.actions
+
+
+def every_write(client: Client, task: Task) -> list[int]:
+    """POST each action, button and apply-to-all view on ``task``; the status codes."""
+    codes = []
+    for action in ("enqueue_tasks", "requeue_tasks", "cancel_tasks"):
+        codes.append(post_action(client, action, [task]).status_code)
+        url = reverse("admin:django_simple_queue_task_apply_all", args=[action])
+        codes.append(client.post(url, {"confirm": "yes"}).status_code)
+    for view in ("requeue", "cancel"):
+        url = reverse(f"admin:django_simple_queue_task_{view}", args=[task.pk])
+        codes.append(client.post(url).status_code)
+    return codes
+
+
+@pytest.mark.parametrize("perms", [(), ("view",), ("view", "add"), ("view", "add", "delete")])
+def test_staff_without_change_permission_cannot_act(perms):
+    client = staff(*perms)
+    queued, failed = TaskFactory(), TaskFactory(failed=True)
+    for task in (queued, failed):
+        codes = every_write(client, task)
+        # Actions the user lacks are not offered (the list answers as for no action, or 403 without
+        # view permission); the buttons and apply-to-all views refuse.
+        assert codes[1::2][:3] == [403, 403, 403]
+        assert codes[-2:] == [403, 403]
+    assert Task.objects.count() == 2
+    assert list(Task.objects.order_by("status").values_list("status", "cancel_requested")) == [
+        (Task.QUEUED, False),
+        (Task.FAILED, False),
+    ]
+
+
+def test_non_staff_users_are_sent_to_the_login_page_and_nothing_changes(django_user_model):
+    user = django_user_model.objects.create_user("plain", password="pw")
+    client = Client()
+    client.force_login(user)
+    task = TaskFactory()
+    for url in (
+        reverse("admin:django_simple_queue_task_cancel", args=[task.pk]),
+        reverse("admin:django_simple_queue_task_requeue", args=[task.pk]),
+        reverse("admin:django_simple_queue_task_apply_all", args=["cancel_tasks"]),
+        reverse(CHANGELIST),
+        reverse(ADD),
+    ):
+        response = client.post(
+            url, {"confirm": "yes", "action": "cancel_tasks", "_selected_action": [task.pk]}
+        )
+        assert response.status_code == 302 and "/admin/login/" in response["Location"], url
+    task.refresh_from_db()
+    assert (task.status, task.cancel_requested, Task.objects.count()) == (Task.QUEUED, False, 1)
+
+
+def test_apply_all_links_follow_the_users_actions():
+    html = staff("view").get(reverse(CHANGELIST)).content.decode()
+    assert "dsq-apply-all" not in html
+    html = staff("view", "change").get(reverse(CHANGELIST), {"queue": "mail"}).content.decode()
+    assert "/admin/django_simple_queue/task/apply/cancel_tasks/?queue=mail" in html
+
+
+# Drop-in install: "django_simple_queue" alone in INSTALLED_APPS gives the whole admin.
+
+
+def test_admin_works_without_admin_ext_in_installed_apps(admin_client, settings):
+    from django.apps import apps
+    from django.contrib.staticfiles import finders
+
+    assert "admin_ext" not in settings.INSTALLED_APPS and not apps.is_installed("admin_ext")
+    TaskFactory(running=True, progress=0.5)
+    pages = {
+        "list": admin_client.get(reverse(CHANGELIST)).content.decode(),
+        "add": admin_client.get(reverse(ADD)).content.decode(),
+    }
+    css = '<link href="/static/django_simple_queue/admin/admin.css" media="all" rel="stylesheet">'
+    assert css in pages["list"] and css in pages["add"]
+    assert '<script src="/static/django_simple_queue/admin/enqueue.js"></script>' in pages["add"]
+    assert 'class="dsq-dashboard"' in pages["list"]  # the app's own templates are found
+    assert 'class="dsq-json-status"' in pages["add"]  # and its widget template
+    for name in ("admin.css", "enqueue.js"):
+        found = finders.find(f"django_simple_queue/admin/{name}")
+        assert found and Path(found).stat().st_size > 500, name
+        assert Path(found).is_relative_to(Path(apps.get_app_config("django_simple_queue").path))
+
+
+def test_the_queue_imports_the_admin_layer_only_in_admin_py():
+    import ast
+
+    from django.apps import apps
+
+    package = Path(apps.get_app_config("django_simple_queue").path)
+    offenders = []
+    for source in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            if any(n.split(".")[0] in ("admin_ext", "import_export") for n in names):
+                offenders.append(source.relative_to(package).as_posix())
+    assert set(offenders) <= {"admin.py"}
+    assert "admin.py" in offenders
+
+
+# A large table: no COUNT(*) of the whole table.
+
+
+def unbounded_counts(queries: list[dict[str, str]]) -> list[str]:
+    return [
+        q["sql"]
+        for q in queries
+        if "COUNT(" in q["sql"].upper()
+        and " WHERE " not in q["sql"].upper()
+        and " LIMIT " not in q["sql"].upper()
+    ]
+
+
+@pytest.mark.postgres
+def test_large_table_change_list_uses_estimated_counts(admin_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    rows = dashboard.EXACT_BELOW + 2_000
+    Task.objects.bulk_create(
+        Task(
+            task="tests.tasks.add",
+            args="{}",
+            status=Task.COMPLETED,
+            finished_at=now,
+            created=now - timedelta(seconds=i),
+        )
+        for i in range(rows)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE django_simple_queue_task")
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(reverse(CHANGELIST))
+    assert response.status_code == 200
+    assert unbounded_counts(captured.captured_queries) == []
+    cl = response.context["cl"]
+    # The planner's estimate, close to the real number, with the admin's "show all" count off.
+    assert abs(cl.result_count - rows) < rows * 0.2
+    assert cl.full_result_count is None
+    html = response.content.decode()
+    assert "≈" in html  # the dashboard marks the estimated number of completed tasks
+    with CaptureQueriesContext(connection) as captured:
+        assert admin_client.get(reverse(CHANGELIST), {"p": "3"}).status_code == 200
+    assert unbounded_counts(captured.captured_queries) == []
+
+
+def test_small_table_counts_are_exact(admin_client):
+    for _ in range(3):
+        TaskFactory(completed=True)
+    response = admin_client.get(reverse(CHANGELIST))
+    assert response.context["cl"].result_count == 3
+    assert "≈" not in response.content.decode()
+
+
+@pytest.mark.postgres
+def test_counts_stay_exact_when_the_statistics_are_stale(admin_client):
+    from django.db import connection
+
+    rows = dashboard.EXACT_BELOW + 2_000
+    Task.objects.bulk_create(Task(task="tests.tasks.add", args="{}") for _ in range(rows))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE django_simple_queue_task")
+    keep = list(Task.objects.values_list("pk", flat=True)[:3])
+    Task.objects.exclude(pk__in=keep).delete()  # the planner still thinks the table is large
+    assert dashboard.estimate(Task.objects.all()) == (3, True)
+    response = admin_client.get(reverse(CHANGELIST))
+    assert response.context["cl"].result_count == 3
+    counts = {row["status"]: row["count"] for row in response.context["dashboard"]["statuses"]}
+    assert counts[Task.QUEUED] == 3
+
+
+def test_editing_a_queued_task_whose_task_is_no_longer_allowed_is_refused(admin_client, settings):
+    task = TaskFactory(task="tests.tasks.add", args='{"a": 1}')
+    settings.DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {"tests.tasks.echo"}
+    base = {"queue": "default", "priority": "0", "max_attempts": "1", "timeout": ""}
+    response = admin_client.post(change_url(task), {**base, "args": '{"a": 7}'})
+    assert response.status_code == 200
+    assert "is not in the allowed list" in response.content.decode()
+    task.refresh_from_db()
+    assert json.loads(task.args) == {"a": 1}
+
+
+def test_date_drill_down_without_scanning_for_distinct_dates(admin_client):
+    from datetime import datetime
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    dates = [datetime(2024, 3, 5, 12, tzinfo=UTC), datetime(2025, 6, 10, 12, tzinfo=UTC)]
+    dates.append(datetime(2025, 6, 12, 12, tzinfo=UTC))
+    for created in dates:
+        Task.objects.filter(pk=TaskFactory().pk).update(created=created)
+
+    def choices(**params: str) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            response = admin_client.get(reverse(CHANGELIST), params)
+        sqls = [q["sql"].upper() for q in captured.captured_queries]
+        assert not [sql for sql in sqls if "DISTINCT" in sql and "TRUNC" in sql]
+        return [choice["title"] for choice in response.context["dsq_date_hierarchy"]["choices"]]
+
+    assert choices() == ["2024", "2025"]
+    assert choices(created__year="2025") == ["June 2025"]
+    assert choices(created__year="2025", created__month="6") == ["June 10", "June 11", "June 12"]
+    assert choices(created__year="2025", created__month="6", created__day="12") == ["June 12"]
+    html = admin_client.get(reverse(CHANGELIST), {"created__year": "2025"}).content.decode()
+    assert "?created__month=6&amp;created__year=2025" in html
+    assert '<a href="?" class="date-back">&lsaquo; All dates</a>' in html

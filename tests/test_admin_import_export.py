@@ -186,3 +186,13 @@ def test_admin_works_without_import_export():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines == ["200 False True", "302", "['django_simple_queue.W003']"]
+
+
+@pytest.mark.parametrize("allowed", [None, set()])
+def test_import_without_allowed_tasks_queues_nothing(admin_client, settings, allowed):
+    settings.DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = allowed
+    response = upload(admin_client, 'task,args\ntests.tasks.add,"{""a"": 1}"\n')
+    assert response.status_code == 200
+    assert "DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS" in response.content.decode()
+    assert response.context.get("confirm_form") is None
+    assert not Task.objects.exists()

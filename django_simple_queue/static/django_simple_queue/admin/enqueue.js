@@ -37,7 +37,8 @@
         box = document.createElement("div");
         box.id = "dsq-task-info";
         box.className = "help dsq-task-info";
-        select.parentNode.appendChild(box);
+        // Below the label and the select, which the admin lays out side by side.
+        (select.closest(".flex-container") || select).insertAdjacentElement("afterend", box);
       }
       box.textContent = "";
       if (!info) { return; }

@@ -1,0 +1,216 @@
+"""What only a browser shows: the admin's CSS and scripts at work, driven by headless Chromium.
+
+Playwright drives Debian's Chromium (``/usr/bin/chromium``, or ``DSQ_CHROMIUM``) against
+pytest-django's live server. Screenshots go to ``artifacts/browser/``; with ``DSQ_SCREENSHOTS=1``
+they are also written to ``docs/images/`` for the documentation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from django_simple_queue.models import Task
+from tests.conftest import ROOT
+from tests.factories import TaskFactory
+
+CHROMIUM = os.environ.get("DSQ_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "browser-pw"
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        sync_playwright is None, reason="playwright is not installed (pip install playwright)"
+    ),
+    pytest.mark.skipif(
+        not os.access(CHROMIUM, os.X_OK),
+        reason=f"no Chromium at {CHROMIUM} (apt-get install chromium, or set DSQ_CHROMIUM)",
+    ),
+]
+
+
+def screenshot(target: Any, name: str, full_page: bool = True) -> None:
+    """Save a screenshot of a page or element as a test artifact (and for the docs on request)."""
+    folder = ROOT / "artifacts" / "browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {"full_page": full_page} if isinstance(target, Page) else {}
+    target.screenshot(path=str(folder / name), **options)
+    if os.environ.get("DSQ_SCREENSHOTS") == "1":
+        docs = ROOT / "docs" / "images"
+        docs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / name, docs / name)
+
+
+@pytest.fixture
+def staff_user(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_superuser("browser", "browser@example.org", PASSWORD)
+
+
+@pytest.fixture
+def page(staff_user: Any, live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
+    """A logged-in admin page in headless Chromium."""
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    # between browser steps are still synchronous and run in order.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    assert sync_playwright is not None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        context = browser.new_context(
+            viewport={"width": 1440, "height": 900}, base_url=live_server.url
+        )
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto("/admin/login/?next=/admin/")
+        page.fill("#id_username", staff_user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        expect(page.locator("#user-tools")).to_contain_text(staff_user.username)
+        yield page
+        context.close()
+        browser.close()
+        # ORM calls made while Playwright's loop runs get their own connection (asgiref's
+        # Local is per task then); close it here or PostgreSQL cannot drop the test database.
+        connections.close_all()
+
+
+def css(page: Page, selector: str, prop: str) -> str:
+    return str(page.eval_on_selector(selector, f"e => getComputedStyle(e).{prop}"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_list_shows_badges_progress_bar_and_dashboard_chart(page: Page) -> None:
+    now = timezone.now()
+    # A day of history: 1 to 5 completed tasks per hour, one failure every sixth hour.
+    completed = {hour: 1 + hour * 7 % 5 for hour in range(24)}
+    failed = dict.fromkeys(range(0, 24, 6), 1)
+    for counts, trait in ((completed, "completed"), (failed, "failed")):
+        for hour, n in counts.items():
+            for _ in range(n):
+                TaskFactory(**{trait: True}, finished_at=now - timedelta(hours=hour))
+    TaskFactory(queue="mail")
+    running = TaskFactory(running=True, progress=0.4, progress_message="rows")  # the newest row
+
+    page.goto("/admin/django_simple_queue/task/")
+    # The stylesheet is served from django_simple_queue's static files: badges are coloured.
+    assert css(page, ".dsq-badge.dsq-status-1", "backgroundColor") == "rgb(26, 109, 179)"
+    assert css(page, ".dsq-badge.dsq-status-3", "backgroundColor") == "rgb(186, 33, 33)"
+    row = page.locator("#result_list tr", has_text=str(running.pk)[:8])
+    bar, fill = row.locator(".dsq-progress"), row.locator(".dsq-progress-fill")
+    bar_box, fill_box = bar.bounding_box(), fill.bounding_box()
+    assert bar_box and fill_box
+    assert fill_box["width"] == pytest.approx(bar_box["width"] * 0.4, abs=3)
+    expect(row.locator(".dsq-progress-text")).to_have_text("40%")
+
+    dashboard = page.locator("#dsq-dashboard")
+    done, lost = sum(completed.values()), sum(failed.values())
+    expect(dashboard).to_contain_text(f"Last 24 hours: {done} completed, {lost} failed")
+    expect(page.locator("svg.dsq-chart rect.dsq-bar-completed")).to_have_count(24)
+    tallest = page.locator('svg.dsq-chart rect.dsq-bar-completed[data-count="5"]').first
+    one = page.locator('svg.dsq-chart rect.dsq-bar-failed[data-count="1"]').first
+    tallest_box, one_box = tallest.bounding_box(), one.bounding_box()
+    assert tallest_box and one_box
+    # Drawn to scale: an hour with 5 completed is five times as tall as one with 1 failed.
+    assert tallest_box["height"] == pytest.approx(5 * one_box["height"], rel=0.05)
+    assert css(page, "svg.dsq-chart rect.dsq-bar-failed", "fill") == "rgb(186, 33, 33)"
+    screenshot(page, "admin-list.png", full_page=False)
+    screenshot(dashboard, "admin-dashboard.png")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_form_prefills_arguments_and_checks_them(page: Page) -> None:
+    page.goto("/admin/django_simple_queue/task/add/")
+    editor = page.locator("#id_args")
+    page.select_option("#id_task", "tests.tasks.add")
+    # Pre-filled with the parameters of tests.tasks.add(a, b=1), with its signature shown.
+    assert json.loads(editor.input_value()) == {"a": None, "b": 1}
+    expect(page.locator("#dsq-task-info code")).to_have_text("add(a, b=1)")
+    expect(page.locator("#dsq-task-info pre")).to_contain_text("Add two numbers.")
+    expect(page.locator("#dsq-task-info")).to_be_visible()
+    expect(page.locator(".dsq-json-status")).to_have_class("dsq-json-status dsq-ok")
+    screenshot(page, "admin-enqueue.png")
+
+    page.select_option("#id_task", "tests.tasks.echo")
+    assert "a" not in json.loads(editor.input_value())  # untouched defaults follow the choice
+    page.select_option("#id_task", "tests.tasks.add")
+
+    editor.fill('{"a": 2, "b": }')
+    expect(page.locator(".dsq-json-status")).to_contain_text("Not valid JSON")
+    page.click("input[name=_save]")
+    expect(page.locator(".errorlist")).to_contain_text("Arguments are not valid JSON")
+    assert not Task.objects.exists()
+
+    page.locator("#id_args").fill('{"a": 2, "b": 3}')
+    page.click("input[name=_save]")
+    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+    task = Task.objects.get()
+    assert (task.task, json.loads(task.args), task.status) == (
+        "tests.tasks.add",
+        {"a": 2, "b": 3},
+        Task.QUEUED,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_task_page_shows_results_timeline_and_requeues(page: Page) -> None:
+    started = timezone.now() - timedelta(minutes=3)
+    task = TaskFactory(
+        failed=True,
+        task="tests.tasks.add",
+        args=json.dumps({"a": 1, "password": "hunter2"}),
+        output="partial output",
+        log="INFO starting\nWARNING retrying",
+        error="Traceback (most recent call last):\nValueError: boom",
+        attempts=2,
+        max_attempts=2,
+        started_at=started,
+        finished_at=started + timedelta(seconds=42),
+        worker_id="host-a:4242",
+        attempt_log=[
+            {
+                "attempt": 1,
+                "worker": "host-a:4242",
+                "started": "10:00:00",
+                "finished": "10:00:20",
+                "outcome": "failed",
+                "error": "ValueError: first",
+            },
+            {
+                "attempt": 2,
+                "worker": "host-a:4242",
+                "started": "10:00:21",
+                "finished": "10:00:42",
+                "outcome": "failed",
+                "error": "ValueError: boom",
+            },
+        ],
+    )
+    page.goto(f"/admin/django_simple_queue/task/{task.pk}/change/")
+    content = page.locator("#content")
+    expect(content).to_contain_text("ValueError: boom")
+    expect(content).to_contain_text("INFO starting")
+    expect(content).not_to_contain_text("hunter2")
+    expect(page.locator(".dsq-timeline li")).to_have_count(2)
+    assert css(page, ".dsq-pre", "whiteSpace") == "pre-wrap"
+    expect(page.locator("a", has_text="Public status page")).to_have_attribute(
+        "href", f"/django_simple_queue/task?task_id={task.pk}"
+    )
+    screenshot(page, "admin-task.png")
+
+    page.click("#dsq-requeue")
+    expect(page.locator(".messagelist")).to_contain_text("1 task was requeued as a new copy.")
+    copy = Task.objects.get(requeued_from=task)
+    assert page.url.endswith(f"/admin/django_simple_queue/task/{copy.pk}/change/")
+    assert copy.status == Task.QUEUED
