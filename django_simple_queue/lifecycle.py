@@ -8,6 +8,7 @@ each other's work.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Iterable, Sequence
@@ -56,6 +57,8 @@ def claim(
     """Claim up to ``limit`` ready tasks for ``worker_id``; return them marked In progress."""
     now = timezone.now()
     token = uuid.uuid4()
+    if connection.vendor == "postgresql":
+        return _claim_postgresql(token, worker_id, limit, queues, pid, now)
     with transaction.atomic():
         ready = Task.objects.ready(now)
         if queues:
@@ -69,6 +72,72 @@ def claim(
             **_claim_changes(token, worker_id, pid, now)
         )
     return list(Task.objects.filter(id__in=ids, claim_token=token).order_by("-priority", "created"))
+
+
+def _claim_sql() -> tuple[str, list[str]]:
+    """The one-statement claim: lock ready rows (skipping locked ones), mark them, return them."""
+    table = Task._meta.db_table
+    columns = [f.column for f in Task._meta.concrete_fields]
+    returning = ", ".join(f't."{c}"' for c in columns)
+    sql = f"""
+        UPDATE "{table}" AS t SET
+            status = {Task.PROGRESS}, claim_token = %(token)b, worker_id = %(worker)b, worker_pid = %(pid)b,
+            attempts = t.attempts + 1, started_at = %(now)b, heartbeat_at = %(now)b, finished_at = NULL,
+            cancel_requested = false, progress = NULL, progress_message = '', output = NULL, log = NULL,
+            modified = %(now)b
+        WHERE t.id IN (
+            SELECT id FROM "{table}"
+            WHERE status = {Task.QUEUED} AND (run_after IS NULL OR run_after <= %(now)b) {{queues}}
+            ORDER BY priority DESC, created
+            LIMIT %(limit)b
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING {returning}
+    """
+    return sql, [f.attname for f in Task._meta.concrete_fields]
+
+
+def _claim_postgresql(
+    token: uuid.UUID, worker_id: str, limit: int, queues: Sequence[str] | None, pid: int | None, now: datetime
+) -> list[Task]:
+    sql, attnames = _claim_sql()
+    params: dict[str, Any] = {"token": token, "worker": worker_id, "pid": pid, "now": now, "limit": limit}
+    if queues:
+        params["queues"] = list(queues)
+    sql = sql.replace("{queues}", "AND queue = ANY(%(queues)b)" if queues else "")
+    with _binding_cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    # The ORM's converters (JSON fields) still apply: from_db after the backend's own conversion.
+    converters = _row_converters(attnames)
+    tasks = [Task.from_db(connection.alias, attnames, _convert(row, converters)) for row in rows]
+    tasks.sort(key=lambda task: (-task.priority, task.created))
+    return tasks
+
+
+def _binding_cursor() -> Any:
+    """A psycopg cursor with server-side parameters, on the ORM's connection.
+
+    The worker's hot statements pass arrays; Django's client-side binding would quote every
+    element in Python, and server-side binding lets psycopg prepare the statement once.
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def _row_converters(attnames: Sequence[str]) -> list[tuple[int, Any]]:
+    fields = {f.attname: f for f in Task._meta.concrete_fields}
+    converters = [(i, getattr(fields[name], "from_db_value", None)) for i, name in enumerate(attnames)]
+    return [(i, convert) for i, convert in converters if convert is not None]
+
+
+def _convert(row: Sequence[Any], converters: list[tuple[int, Any]]) -> list[Any]:
+    values = list(row)
+    for i, convert in converters:
+        values[i] = convert(values[i], None, connection)
+    return values
 
 
 def _claim_changes(token: uuid.UUID, worker_id: str, pid: int | None, now: datetime) -> dict[str, Any]:
@@ -138,13 +207,8 @@ def _history(task: Task, now: datetime, label: str, outcome: Outcome) -> list[di
     return [*list(task.attempt_log or []), entry]
 
 
-def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int | None:
-    """Record the outcome of ``task``'s current attempt, fenced by its claim token.
-
-    Returns the new status, or None when the claim was lost (the task was rescued and belongs to
-    someone else now), in which case nothing is written.
-    """
-    now = now or timezone.now()
+def _decide(task: Task, outcome: Outcome, now: datetime) -> tuple[int, dict[str, Any]]:
+    """The status and the column changes that record ``outcome`` for ``task``'s attempt."""
     if outcome.ok:
         status, label = Task.COMPLETED, "completed"
     elif outcome.cancelled:
@@ -170,18 +234,111 @@ def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int 
         changes["output"] = truncate(outcome.output, conf.get_max_output_size())
     if outcome.log is not None:
         changes["log"] = outcome.log
-    if not _claimed(task).update(**changes):
-        return None
+    return status, changes
+
+
+def _recorded(task: Task, status: int, changes: dict[str, Any], outcome: Outcome) -> None:
+    """Update the instance to match its row and tell the receivers."""
     for name, value in changes.items():
-        if not hasattr(value, "resolve_expression"):
-            setattr(task, name, value)
+        setattr(task, name, value)
     if status == Task.COMPLETED:
         signals.on_success.send(sender=Task, task=task)
     elif status != Task.CANCELLED:
         signals.on_failure.send(sender=Task, task=task, error=outcome.exception)
     if task.backend:
         _send_tasks_finished(task)
+
+
+def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int | None:
+    """Record the outcome of ``task``'s current attempt, fenced by its claim token.
+
+    Returns the new status, or None when the claim was lost (the task was rescued and belongs to
+    someone else now), in which case nothing is written.
+    """
+    now = now or timezone.now()
+    status, changes = _decide(task, outcome, now)
+    if not _claimed(task).update(**changes):
+        return None
+    _recorded(task, status, changes, outcome)
     return status
+
+
+def finish_many(results: Sequence[tuple[Task, Outcome]], *, now: datetime | None = None) -> list[int | None]:
+    """``finish`` for many tasks at once: one statement on PostgreSQL, one transaction elsewhere.
+
+    Each row is still fenced by its own claim token; the list holds each task's new status, or None
+    where the claim was lost.
+    """
+    if not results:
+        return []
+    now = now or timezone.now()
+    decided = [_decide(task, outcome, now) for task, outcome in results]
+    if connection.vendor == "postgresql":
+        written = _finish_postgresql(results, decided, now)
+    else:
+        with transaction.atomic():
+            written = {
+                task.id for (task, _), (_, changes) in zip(results, decided, strict=True) if _claimed(task).update(**changes)
+            }
+    statuses: list[int | None] = []
+    for (task, outcome), (status, changes) in zip(results, decided, strict=True):
+        if task.id in written:
+            _recorded(task, status, changes, outcome)
+            statuses.append(status)
+        else:
+            statuses.append(None)
+    return statuses
+
+
+def _finish_postgresql(
+    results: Sequence[tuple[Task, Outcome]], decided: Sequence[tuple[int, dict[str, Any]]], now: datetime
+) -> set[uuid.UUID]:
+    table = Task._meta.db_table
+    # A column left out of a task's changes keeps its value: the *_set flags say which were given.
+    columns: dict[str, list[Any]] = {
+        name: []
+        for name in ("id", "token", "status", "attempt_log", "run_after", "error", "return_value", "output", "log")
+    }
+    flags: dict[str, list[bool]] = {"output": [], "log": [], "progress": []}
+    for (task, _), (status, changes) in zip(results, decided, strict=True):
+        columns["id"].append(task.id)
+        columns["token"].append(task.claim_token)
+        columns["status"].append(status)
+        columns["attempt_log"].append(json.dumps(changes["attempt_log"]))
+        columns["run_after"].append(changes.get("run_after"))
+        columns["error"].append(changes.get("error"))
+        value = changes.get("return_value")
+        columns["return_value"].append(None if value is None else json.dumps(value))
+        columns["output"].append(changes.get("output"))
+        columns["log"].append(changes.get("log"))
+        flags["output"].append("output" in changes)
+        flags["log"].append("log" in changes)
+        flags["progress"].append("progress" in changes)
+    sql = f"""
+        UPDATE "{table}" AS t SET
+            status = v.status, modified = %(now)b, heartbeat_at = NULL, worker_pid = NULL,
+            attempt_log = v.attempt_log::jsonb, error = v.error,
+            claim_token = CASE WHEN v.status = {Task.QUEUED} THEN NULL ELSE t.claim_token END,
+            run_after = CASE WHEN v.status = {Task.QUEUED} THEN v.run_after ELSE t.run_after END,
+            finished_at = CASE WHEN v.status = {Task.QUEUED} THEN t.finished_at ELSE %(now)b END,
+            return_value = CASE WHEN v.status = {Task.QUEUED} THEN t.return_value ELSE v.return_value::jsonb END,
+            progress = CASE WHEN v.progress_set THEN 1.0 ELSE t.progress END,
+            output = CASE WHEN v.output_set THEN v.output ELSE t.output END,
+            log = CASE WHEN v.log_set THEN v.log ELSE t.log END
+        FROM unnest(
+            %(id)b::uuid[], %(token)b::uuid[], %(status)b::int[], %(attempt_log)b::text[],
+            %(run_after)b::timestamptz[], %(error)b::text[], %(return_value)b::text[], %(output)b::text[],
+            %(log)b::text[], %(output_set)b::bool[], %(log_set)b::bool[], %(progress_set)b::bool[]
+        ) AS v(id, token, status, attempt_log, run_after, error, return_value, output, log,
+               output_set, log_set, progress_set)
+        WHERE t.id = v.id AND t.claim_token = v.token AND t.status = {Task.PROGRESS}
+        RETURNING t.id
+    """
+    params: dict[str, Any] = {"now": now, **columns}
+    params.update({f"{name}_set": values for name, values in flags.items()})
+    with _binding_cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _send_tasks_finished(task: Task) -> None:

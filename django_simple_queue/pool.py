@@ -1,7 +1,8 @@
 """The worker's child processes: forked after Django is set up, reused for several tasks.
 
-The supervisor sends a child one task at a time over a pipe; the child runs it with
-``execution.run``, streams output and progress back, and reports the outcome. A child that
+The supervisor sends a child a task (as plain field values) over a pipe, and may queue one more
+behind it; the child runs them in order with ``execution.run``, streams output and progress back,
+and reports each outcome with its captured log. A child that
 crashes, is killed, or outlives its supervisor takes nothing else down with it.
 """
 
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import multiprocessing
+import operator
 import os
 import pickle
 import signal
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -22,11 +26,14 @@ from typing import Any
 from django import db
 
 from django_simple_queue import execution
-from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.lifecycle import Outcome, truncate
 from django_simple_queue.models import Task
 
 _fork = multiprocessing.get_context("fork")
 PR_SET_PDEATHSIG = 1
+# Tasks a reused child may hold at once while tasks are short: one running, the rest waiting in its
+# pipe, so that it never waits for the supervisor between two tasks.
+QUEUE_DEPTH = 16
 
 
 class PipeSink:
@@ -49,13 +56,26 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _sendable(outcome: Outcome) -> Outcome:
-    if outcome.exception is not None:
-        try:
-            pickle.dumps(outcome.exception)
-        except Exception:
-            outcome.exception = RuntimeError(repr(outcome.exception))
-    return outcome
+# The supervisor's connections as this child inherited them. Kept referenced so that they are never
+# finalized here: closing one would end the supervisor's session (it is the same socket).
+_inherited: list[Any] = []
+
+
+def _forget_connections() -> None:
+    """Make the ORM open a connection of its own if a task uses it; never touch the inherited ones.
+
+    The supervisor keeps its connection across forks (reconnecting for every fresh child would cost
+    more than the task), so the child must not use, close or even garbage-collect it.
+    """
+    for wrapper in db.connections.all(initialized_only=True):
+        if wrapper.connection is not None:
+            _inherited.append(wrapper.connection)
+            wrapper.connection = None
+            wrapper.in_atomic_block = False
+            wrapper.savepoint_ids = []
+            wrapper.needs_rollback = False
+            wrapper.closed_in_transaction = False
+            wrapper.run_on_commit = []
 
 
 def _drop_dead_connections() -> None:
@@ -65,33 +85,65 @@ def _drop_dead_connections() -> None:
             conn.close()
 
 
-def child_main(conn: Connection, parent_pid: int, log_path: str, max_tasks: int) -> None:
+def _sendable(outcome: Outcome) -> Outcome:
+    if outcome.exception is not None:
+        try:
+            pickle.dumps(outcome.exception)
+        except Exception:
+            outcome.exception = RuntimeError(repr(outcome.exception))
+    return outcome
+
+
+FIELDS = [f.attname for f in Task._meta.concrete_fields]
+_values = operator.attrgetter(*FIELDS)
+
+
+def task_message(task: Task) -> tuple[Any, ...]:
+    """A task as the plain field values a child needs: cheaper to pickle than a model instance."""
+    return _values(task)
+
+
+def child_main(conn: Connection, parent_pid: int, log_path: str, max_tasks: int, log_limit: int = 0) -> None:
     # Ctrl-C and a service manager's SIGTERM reach the whole process group; the supervisor
     # decides what stops (it lets running tasks finish within SHUTDOWN_GRACE), not the child.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
+    _forget_connections()
     sink = PipeSink(conn)
     done = 0
+    fd = os.open(log_path, os.O_RDWR | os.O_CREAT, 0o600)
     while max_tasks <= 0 or done < max_tasks:
         if not conn.poll(1.0):
             if os.getppid() != parent_pid:
                 os._exit(1)
             continue
-        task = conn.recv()
-        if task is None:
+        batch = conn.recv()
+        if batch is None:
             break
         _drop_dead_connections()
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
+        for values in batch:
+            task = Task.from_db(None, FIELDS, values)
+            # The supervisor may already have queued the next task: the log travels with the outcome.
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
             with execution.capture(fd, os_level=True):
                 outcome = execution.run(task, sink)
-        finally:
-            os.close(fd)
-        db.close_old_connections()
-        conn.send(("done", _sendable(outcome)))
-        done += 1
+            outcome.log = _read_back(fd, log_limit)
+            db.close_old_connections()
+            # One message per task, at once: if a later task kills this process, the supervisor
+            # still reads these from the pipe.
+            conn.send(("done", _sendable(outcome)))
+            done += 1
+    os.close(fd)
     db.connections.close_all()
+
+
+def _read_back(fd: int, limit: int) -> str | None:
+    if not os.fstat(fd).st_size:
+        return None
+    data = os.pread(fd, limit + 1, 0)
+    return truncate(data.decode("utf-8", "replace"), limit)
 
 
 @dataclass
@@ -101,30 +153,69 @@ class Child:
     log_path: str
     max_tasks: int
     runs: int = 0
-    task: Task | None = None
+    # Tasks sent to this child, in the order it runs them: the first one is running.
+    queue: deque[Task] = field(default_factory=deque)
     started: float = 0.0
     deadline: float | None = None
     # Why the supervisor is stopping this child's task: "timeout", "cancel", "shutdown" or "lost".
     stop_reason: str | None = None
-    pending: list[Any] = field(default_factory=list)
+    timeouts: dict[Any, int | None] = field(default_factory=dict)
+
+    @property
+    def task(self) -> Task | None:
+        """The task this child is running (the supervisor's view), or None."""
+        return self.queue[0] if self.queue else None
 
     @property
     def busy(self) -> bool:
-        return self.task is not None
+        return bool(self.queue)
 
     @property
     def idle(self) -> bool:
         """Free for another task: not busy, alive, and not about to exit after its last task."""
-        spent = 0 < self.max_tasks <= self.runs
-        return not self.busy and not spent and self.process.is_alive()
+        return not self.busy and self.room() > 0
 
-    def start(self, task: Task, timeout: int | None) -> None:
-        self.task = task
-        self.runs += 1
-        self.started = time.monotonic()
-        self.deadline = self.started + timeout if timeout else None
+    def room(self, depth: int = 1) -> int:
+        """How many more tasks this child may be sent now, holding at most ``depth``."""
+        if self.stop_reason is not None or not self.process.is_alive():
+            return 0
+        left = self.max_tasks - self.runs if self.max_tasks > 0 else depth
+        return max(min(depth - len(self.queue), left), 0)
+
+    def start(self, tasks: list[Task], timeouts: list[int | None]) -> None:
+        """Send ``tasks`` in one message; each starts when the ones before it are done."""
+        first = not self.queue
+        for task, timeout in zip(tasks, timeouts, strict=True):
+            self.queue.append(task)
+            self.timeouts[task.id] = timeout
+        self.runs += len(tasks)
+        if first:
+            self._begin(time.monotonic())
+        self.conn.send([task_message(task) for task in tasks])
+
+    def _begin(self, now: float) -> None:
+        assert self.queue
+        timeout = self.timeouts.get(self.queue[0].id)
+        self.started = now
+        self.deadline = now + timeout if timeout else None
         self.stop_reason = None
-        self.conn.send(task)
+
+    def finished_one(self) -> Task:
+        """The running task is done: the next queued one (if any) is running from now on."""
+        task = self.queue.popleft()
+        self.timeouts.pop(task.id, None)
+        if self.queue:
+            self._begin(time.monotonic())
+        return task
+
+    def waiting(self) -> list[Task]:
+        """Tasks sent to this child that have not started: given back when the child is lost."""
+        rest = list(self.queue)[1:]
+        for task in rest:
+            self.timeouts.pop(task.id, None)
+        while len(self.queue) > 1:
+            self.queue.pop()
+        return rest
 
     def stop_task(self, reason: str) -> None:
         """Kill the child running this task (it ignores SIGTERM, which may reach its whole group)."""
@@ -143,9 +234,11 @@ class Child:
             os.unlink(self.log_path)
 
 
-def spawn(count: int, max_tasks: int) -> list[Child]:
-    """Fork ``count`` children. Database connections are closed first: none crosses a fork."""
-    db.connections.close_all()
+def spawn(count: int, max_tasks: int, log_limit: int = 10 * 1024 * 1024) -> list[Child]:
+    """Fork ``count`` children; each drops the supervisor's database connections (``_forget_connections``)."""
+    # Objects that exist now are never freed by the children: keep the collector from touching
+    # (and so copying) their memory pages.
+    gc.freeze()
     children = []
     for _ in range(count):
         parent_conn, child_conn = _fork.Pipe()
@@ -153,12 +246,10 @@ def spawn(count: int, max_tasks: int) -> list[Child]:
         os.close(fd)
         process = _fork.Process(
             target=child_main,
-            args=(child_conn, os.getpid(), log_path, max_tasks),
+            args=(child_conn, os.getpid(), log_path, max_tasks, log_limit),
             daemon=True,
         )
         process.start()
         child_conn.close()
-        children.append(
-            Child(process=process, conn=parent_conn, log_path=log_path, max_tasks=max_tasks)
-        )
+        children.append(Child(process=process, conn=parent_conn, log_path=log_path, max_tasks=max_tasks))
     return children

@@ -14,25 +14,31 @@ import signal
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 
-from django_simple_queue import conf, execution, lifecycle, listen, monitor
+from django_simple_queue import conf, execution, lifecycle, listen, monitor, pool
 from django_simple_queue.execution import ManagedEventLoop
 from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
-from django_simple_queue.pool import Child, spawn
+from django_simple_queue.pool import Child
 
 __all__ = ["ManagedEventLoop", "Worker", "execute_task"]
 
 logger = logging.getLogger("django_simple_queue")
 
 FLUSH_INTERVAL = 0.25
+# Claim more tasks than there are free children (and queue one behind a running one) only while
+# tasks take less than this: a short task held back costs little, a long one would starve others.
+PREFETCH_MAX_DURATION = 0.05
+# While children hold queues of short tasks, their outcomes are collected this often (seconds)
+# instead of waking the supervisor for every one.
+BATCH_TICK = 0.004
 CANCEL_CHECK_INTERVAL = 1.0
 STATUS_LINE_INTERVAL = 60.0
 # After a first reconnection attempt at once (a dropped connection is usually all it was), attempts
@@ -54,17 +60,6 @@ def _exit_description(exitcode: int | None) -> str:
             name = f"signal {-exitcode}"
         return f"was killed by {name}"
     return f"exited with code {exitcode}"
-
-
-@dataclass
-class Unsaved:
-    """An outcome the supervisor has and the database does not have yet."""
-
-    task: Task
-    outcome: Outcome
-    started: float
-    # A task stopped by the shutdown goes back to the queue instead of being finished.
-    release: bool = False
 
 
 class Worker:
@@ -98,9 +93,13 @@ class Worker:
         self.output_sizes: dict[uuid.UUID, int] = {}
         self.last = {"flush": 0.0, "heartbeat": 0.0, "cancel": 0.0, "status": time.monotonic()}
         self.listener: listen.Listener | None = None
+        # Claimed tasks not yet sent to a child, and outcomes not yet written (kept while the
+        # database is away), and tasks stopped by the shutdown, to be put back in the queue.
+        self.backlog: deque[Task] = deque()
+        self.results: list[tuple[Task, Outcome, float]] = []
+        self.releases: list[Task] = []
+        self.typical_duration: float | None = None
         self.stale_after = float(conf.get("STALE_AFTER"))
-        # Outcomes waiting to be written, oldest first; kept while the database is away.
-        self.unsaved: list[Unsaved] = []
         self.db_lost_since: float | None = None
         self.db_failures = 0
         self.db_retry_at = 0.0
@@ -134,10 +133,10 @@ class Worker:
             self._shutdown_children()
             if self.listener is not None:
                 self.listener.close()
-            if self.unsaved:
+            if self.results or self.releases:
                 logger.warning(
                     "exiting with %d outcomes unwritten; their tasks are rescued after STALE_AFTER",
-                    len(self.unsaved),
+                    len(self.results) + len(self.releases),
                 )
             with contextlib.suppress(DatabaseError):
                 connections.close_all()
@@ -158,11 +157,20 @@ class Worker:
     def _busy(self) -> list[Child]:
         return [child for child in self.children if child.busy]
 
+    def _held(self) -> list[Task]:
+        """Every task this worker has claimed and not yet recorded."""
+        tasks = list(self.backlog)
+        for child in self.children:
+            tasks += child.queue
+        return tasks + [task for task, _, _ in self.results] + self.releases
+
     def _should_exit(self) -> bool:
         if self._busy():
             return False
         stopping = self.stopping_since is not None or self.stop_now
-        if self.unsaved:
+        if self.results or self.releases or self.backlog:
+            if self.db_lost_since is None:
+                return False
             # Wait for the database to come back, up to the grace period of a stop.
             return stopping and (self.stop_now or self._grace_over(time.monotonic()))
         if stopping:
@@ -196,10 +204,10 @@ class Worker:
         if self.listener is not None:
             self.listener.close()
             self.listener = None
-        ceiling = min(max(self.heartbeat_interval, FIRST_RECONNECT_DELAY), MAX_RECONNECT_DELAY)
         if self.db_failures == 1:
             self.db_retry_at = now
             return
+        ceiling = min(max(self.heartbeat_interval, FIRST_RECONNECT_DELAY), MAX_RECONNECT_DELAY)
         delay = min(FIRST_RECONNECT_DELAY * 2 ** (self.db_failures - 2), ceiling)
         self.db_retry_at = now + delay * random.uniform(0.5, 1.0)
 
@@ -208,10 +216,10 @@ class Worker:
         now = time.monotonic()
         self._enforce_stops(now)
         timeout = min(max(self.db_retry_at - now, 0.0), FLUSH_INTERVAL)
-        ready = wait(self._waitables(), timeout=timeout)
+        wait(self._waitables(), timeout=timeout)
         for child in list(self.children):
-            if child.conn in ready or child.process.sentinel in ready:
-                self._receive(child)
+            self._receive(child)
+        self._dispatch()
         if time.monotonic() >= self.db_retry_at:
             self._reconnect()
 
@@ -222,11 +230,9 @@ class Worker:
         # Our own claims first, so that no peer takes them for lost.
         self._heartbeat_claims()
         # A claim whose commit we did not hear of was never started: back to the queue.
-        known = [child.task for child in self._busy() if child.task is not None]
-        known += [item.task for item in self.unsaved]
-        returned = lifecycle.release_unknown(self.name, known)
-        written = len(self.unsaved)
-        self._save_outcomes()
+        returned = lifecycle.release_unknown(self.name, self._held())
+        written = len(self.results) + len(self.releases)
+        self._write_outcomes()
         logger.info(
             "database back after %.1fs: %d outcomes written, %d unstarted claims returned",
             time.monotonic() - self.db_lost_since,
@@ -244,12 +250,18 @@ class Worker:
         self._enforce_stops(now)
         idle_claim = self._claim()
         timeout = self._wait_timeout(idle_claim)
+        batching = self._batching()
+        if batching:
+            timeout = min(timeout, BATCH_TICK)
         # Never sleep through a heartbeat: claims are refreshed every HEARTBEAT_INTERVAL.
         next_beat = self.last["heartbeat"] + self.heartbeat_interval - time.monotonic()
         ready = wait(self._waitables(), timeout=max(min(timeout, next_beat), 0.0))
         for child in list(self.children):
-            if child.conn in ready or child.process.sentinel in ready:
+            if child.conn in ready or child.process.sentinel in ready or (batching and child.busy):
                 self._receive(child)
+        self._dispatch()
+        self._record()
+        self._keep_a_spare()
         if self.listener is not None and self.listener.fileno() in ready:
             try:
                 self.listener.drain()
@@ -271,49 +283,122 @@ class Worker:
             self.last["status"] = now
             self.say(f"alive: {len(self._busy())} running, {self.finished} finished")
 
+    def _batching(self) -> bool:
+        """Children hold queues of short tasks: read their pipes every BATCH_TICK, not per message."""
+        return any(len(child.queue) > 1 for child in self.children)
+
     def _waitables(self) -> list[Any]:
         items: list[Any] = []
+        batching = self._batching()
         for child in self.children:
-            items += [child.conn, child.process.sentinel]
+            if not batching:
+                items.append(child.conn)
+            items.append(child.process.sentinel)
         if self.listener is not None:
             items.append(self.listener.fileno())
         return items
 
     def _wait_timeout(self, claimed: int) -> float:
         if claimed or self.stopping_since is not None:
-            return 0.0 if claimed and self._free() else FLUSH_INTERVAL
-        if self.burst and not self._busy():
+            return 0.0 if claimed and self._room() else FLUSH_INTERVAL
+        if self._busy():
+            return FLUSH_INTERVAL
+        if self.burst:
             return 0.0
         if self.listener is not None:
             return self.heartbeat_interval * random.uniform(0.5, 1.0)
         return self.poll_interval * random.uniform(0.75, 1.25)
 
-    def _free(self) -> int:
-        free = self.concurrency - len(self._busy())
+    def _prefetching(self) -> bool:
+        return self.typical_duration is not None and self.typical_duration < PREFETCH_MAX_DURATION
+
+    def _room(self) -> int:
+        """How many more tasks to claim now: free children, and some ahead while tasks are short."""
+        if self.stopping_since is not None:
+            return 0
+        held = len(self.backlog) + sum(len(child.queue) for child in self.children)
+        if self._prefetching():
+            ahead = max(2 * self.concurrency, 8)
+            target = self.concurrency * self._depth() + ahead
+            # Claim in batches: wait until half of what is held ahead has been used.
+            free = target - held if held <= target - ahead // 2 else 0
+        else:
+            free = self.concurrency - held
         if self.max_tasks is not None:
             free = min(free, self.max_tasks - self.claimed)
         return max(free, 0)
 
     def _claim(self) -> int:
-        free = self._free()
-        if free <= 0 or self.stopping_since is not None:
+        if self.stopping_since is not None and self.backlog:
+            released = list(self.backlog)
+            self.backlog.clear()
+            lifecycle.release(released)
+            for task in released:
+                self.say(f"released {task.id} back to the queue")
+        free = self._room()
+        if free <= 0:
             return 0
         tasks = lifecycle.claim(self.name, limit=free, queues=self.queues, pid=os.getpid())
         if not tasks:
-            if self.burst and not self._busy():
+            if self.burst and not self._busy() and not self.backlog:
                 self.stopping_since = time.monotonic()
             return 0
-        idle = [child for child in self.children if child.idle]
-        if len(idle) < len(tasks):
-            self.children += spawn(len(tasks) - len(idle), self.max_tasks_per_child)
-            idle = [child for child in self.children if child.idle]
-        for task, child in zip(tasks, idle, strict=False):
+        for task in tasks:
             self.claimed += 1
             self.buffers[task.id] = []
             self.output_sizes[task.id] = 0
             self.say(f"claimed {task.id} {task.task} (attempt {task.attempts}/{task.max_attempts})")
-            child.start(task, task.timeout or conf.get_task_timeout())
+        self.backlog.extend(tasks)
+        self._dispatch()
         return len(tasks)
+
+    def _depth(self) -> int:
+        """Tasks a child may hold: one at a time, or a queue of them while tasks are short."""
+        return pool.QUEUE_DEPTH if self._prefetching() else 1
+
+    def _dispatch(self) -> None:
+        """Send tasks from the backlog to children with room, forking children as needed."""
+        while self.backlog:
+            child = self._child_with_room()
+            if child is None:
+                return
+            if self.stopping_since is not None and child.busy:
+                # Stopping: what was claimed may still start in a free child, but nothing queues
+                # behind a running task; _claim releases the rest.
+                return
+            # Share the backlog between the children that can take some, one message each.
+            share = max(1, len(self.backlog) // max(1, self._free_children()))
+            count = min(child.room(self._depth()), share, len(self.backlog))
+            tasks = [self.backlog.popleft() for _ in range(count)]
+            child.start(tasks, [task.timeout or conf.get_task_timeout() for task in tasks])
+
+    def _free_children(self) -> int:
+        depth = self._depth()
+        return sum(1 for child in self.children if child.room(depth) > 0)
+
+    def _child_with_room(self) -> Child | None:
+        if sum(1 for child in self.children if child.busy) < self.concurrency:
+            idle = [child for child in self.children if child.idle]
+            if idle:
+                return idle[0]
+            return self._spawn()
+        depth = self._depth()
+        queued = [child for child in self.children if child.busy and child.room(depth) > 0]
+        return min(queued, key=lambda child: len(child.queue)) if queued else None
+
+    def _spawn(self) -> Child:
+        (child,) = pool.spawn(1, self.max_tasks_per_child, conf.get_max_output_size())
+        self.children.append(child)
+        return child
+
+    def _keep_a_spare(self) -> None:
+        """With a fresh process per task, fork the next child while this one runs, not after."""
+        if self.max_tasks_per_child != 1 or self.stopping_since is not None:
+            return
+        if not self.backlog and not self._busy():
+            return
+        if not any(child.idle for child in self.children):
+            self._spawn()
 
     # -- messages from children -------------------------------------------------------------
 
@@ -334,7 +419,11 @@ class Worker:
         if not child.process.is_alive():
             child.process.join()
             if child.task is not None:
-                self._complete(child, self._death_outcome(child))
+                # Tasks queued behind the lost one never started: another child runs them.
+                self.backlog.extendleft(reversed(child.waiting()))
+                outcome = self._death_outcome(child)
+                outcome.log = child.read_log(conf.get_max_output_size())
+                self._complete(child, outcome)
             child.close()
             self.children.remove(child)
 
@@ -364,35 +453,48 @@ class Worker:
         return Outcome(ok=False, error=f"The task's process {how} before the task finished.")
 
     def _complete(self, child: Child, outcome: Outcome) -> None:
-        task = child.task
-        assert task is not None
-        child.task = None
-        if outcome.log is None:
-            outcome.log = child.read_log(conf.get_max_output_size())
-        release = child.stop_reason == "shutdown"
-        self.unsaved.append(Unsaved(task, outcome, child.started, release=release))
-        if self.db_lost_since is None:
-            self._save_outcomes()
-
-    def _save_outcomes(self) -> None:
-        """Write the unsaved outcomes, oldest first; one that fails stays for the next try."""
-        while self.unsaved:
-            self._save(self.unsaved[0])
-            self.unsaved.pop(0)
-
-    def _save(self, item: Unsaved) -> None:
-        task = item.task
-        self._flush_task(task)
-        if item.release:
-            lifecycle.release([task])
-            self.say(f"released {task.id} back to the queue")
+        stop_reason = child.stop_reason
+        duration = time.monotonic() - child.started
+        task = child.finished_one()
+        if stop_reason == "shutdown":
+            self.releases.append(task)
+            return
+        if self.typical_duration is None:
+            self.typical_duration = duration
         else:
-            # Fenced by the claim token: nothing is written if the task was rescued meanwhile.
-            status = lifecycle.finish(task, item.outcome)
+            self.typical_duration = 0.8 * self.typical_duration + 0.2 * duration
+        self.results.append((task, outcome, duration))
+
+    def _record(self) -> None:
+        """Write the outcomes received this tick, in one statement, unless the database is away."""
+        if self.db_lost_since is None:
+            self._write_outcomes()
+
+    def _write_outcomes(self) -> None:
+        """Write what is kept; on a database error, all of it stays for the next try."""
+        if self.releases:
+            for task in self.releases:
+                self._flush_task(task)
+            lifecycle.release(self.releases)
+            for task in self.releases:
+                self.say(f"released {task.id} back to the queue")
+                self._forget(task)
+            self.releases = []
+        if not self.results:
+            return
+        results = list(self.results)
+        for task, _, _ in results:
+            self._flush_task(task)
+        # Fenced by claim tokens: nothing is written for a task that was rescued meanwhile.
+        statuses = lifecycle.finish_many([(task, outcome) for task, outcome, _ in results])
+        del self.results[: len(results)]
+        for (task, _, duration), status in zip(results, statuses, strict=True):
             self.finished += 1
-            label = dict(Task.STATUS_CHOICES).get(status, "lost its claim") if status is not None else "lost its claim"
-            took = time.monotonic() - item.started
-            self.say(f"finished {task.id} {task.task}: {label} in {took:.2f}s")
+            label = dict(Task.STATUS_CHOICES).get(status, "") if status is not None else "lost its claim"
+            self.say(f"finished {task.id} {task.task}: {label} in {duration:.2f}s")
+            self._forget(task)
+
+    def _forget(self, task: Task) -> None:
         self.buffers.pop(task.id, None)
         self.output_sizes.pop(task.id, None)
 
@@ -429,8 +531,7 @@ class Worker:
                 child.stop_task("cancel")
 
     def _heartbeat_claims(self) -> None:
-        tasks = [child.task for child in self._busy() if child.task is not None]
-        lifecycle.heartbeat(self.name, tasks + [item.task for item in self.unsaved])
+        lifecycle.heartbeat(self.name, self._held())
         self.last["heartbeat"] = time.monotonic()
 
     def _heartbeat(self) -> None:
