@@ -360,6 +360,38 @@ def heartbeat(worker_id: str, tasks: Iterable[Task]) -> set[uuid.UUID]:
     return set(claimed.filter(cancel_requested=True).values_list("id", flat=True))
 
 
+def held_claims(tasks: Iterable[Task]) -> dict[uuid.UUID, bool]:
+    """Which claims of ``tasks`` are still held: token → whether a cancel was requested."""
+    tokens = {task.claim_token for task in tasks}
+    if not tokens:
+        return {}
+    held = Task.objects.filter(claim_token__in=tokens, status=Task.PROGRESS)
+    return {
+        token: cancel
+        for token, cancel in held.values_list("claim_token", "cancel_requested")
+        if token is not None
+    }
+
+
+def release_unknown(worker_id: str, known: Iterable[Task]) -> int:
+    """Put back claims of ``worker_id`` other than ``known``; the attempt is not counted.
+
+    These are claims whose commit the worker never heard of, because its connection broke first:
+    their tasks never started.
+    """
+    tokens = {task.claim_token for task in known}
+    unknown = Task.objects.running().filter(worker_id=worker_id).exclude(claim_token__in=tokens)
+    return unknown.update(
+        status=Task.QUEUED,
+        claim_token=None,
+        heartbeat_at=None,
+        worker_pid=None,
+        started_at=None,
+        attempts=F("attempts") - 1,
+        modified=timezone.now(),
+    )
+
+
 def release(tasks: Iterable[Task]) -> int:
     """Put tasks a stopping worker could not finish back in the queue; the attempt is not counted."""
     released = 0

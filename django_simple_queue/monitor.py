@@ -19,8 +19,17 @@ def _pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # It exists, under another user.
-    return True
+        pass  # It exists, under another user.
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A process that has exited but was not reaped yet (Linux; elsewhere, never)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 def detect_orphaned_tasks() -> None:
@@ -29,8 +38,10 @@ def detect_orphaned_tasks() -> None:
     Tasks of workers on other hosts are left to the heartbeat rescue (``lifecycle.rescue_stale``).
     """
     host = socket.gethostname()
-    running = Task.objects.running().filter(worker_pid__isnull=False).filter(
-        Q(worker_id="") | Q(worker_id__startswith=f"{host}:")
+    running = (
+        Task.objects.running()
+        .filter(worker_pid__isnull=False)
+        .filter(Q(worker_id="") | Q(worker_id__startswith=f"{host}:"))
     )
     for task in running:
         if task.worker_pid is None or _pid_alive(task.worker_pid):
@@ -45,7 +56,9 @@ def handle_subprocess_exit(task_id: uuid.UUID, exit_code: int | None) -> None:
         return
     task = Task.objects.get(id=task_id)
     if task.status == Task.PROGRESS:
-        lifecycle.finish(task, Outcome(ok=False, error=f"Worker subprocess exited with code {exit_code}"))
+        lifecycle.finish(
+            task, Outcome(ok=False, error=f"Worker subprocess exited with code {exit_code}")
+        )
 
 
 def handle_task_timeout(task_id: uuid.UUID, timeout_seconds: int) -> None:

@@ -78,6 +78,13 @@ def _forget_connections() -> None:
             wrapper.run_on_commit = []
 
 
+def _drop_dead_connections() -> None:
+    """Close connections the server dropped while this child was idle, before a task uses them."""
+    for conn in db.connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.is_usable():
+            conn.close()
+
+
 def _sendable(outcome: Outcome) -> Outcome:
     if outcome.exception is not None:
         try:
@@ -97,8 +104,9 @@ def task_message(task: Task) -> tuple[Any, ...]:
 
 
 def child_main(conn: Connection, parent_pid: int, log_path: str, max_tasks: int, log_limit: int = 0) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # Ctrl-C reaches the whole process group: the supervisor decides what stops, not the child.
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group; the supervisor
+    # decides what stops (it lets running tasks finish within SHUTDOWN_GRACE), not the child.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     _forget_connections()
@@ -113,6 +121,7 @@ def child_main(conn: Connection, parent_pid: int, log_path: str, max_tasks: int,
         batch = conn.recv()
         if batch is None:
             break
+        _drop_dead_connections()
         for values in batch:
             task = Task.from_db(None, FIELDS, values)
             # The supervisor may already have queued the next task: the log travels with the outcome.
@@ -148,9 +157,8 @@ class Child:
     queue: deque[Task] = field(default_factory=deque)
     started: float = 0.0
     deadline: float | None = None
-    # Why the supervisor is stopping this child's task: "timeout", "cancel" or "shutdown".
+    # Why the supervisor is stopping this child's task: "timeout", "cancel", "shutdown" or "lost".
     stop_reason: str | None = None
-    kill_at: float | None = None
     timeouts: dict[Any, int | None] = field(default_factory=dict)
 
     @property
@@ -191,7 +199,6 @@ class Child:
         self.started = now
         self.deadline = now + timeout if timeout else None
         self.stop_reason = None
-        self.kill_at = None
 
     def finished_one(self) -> Task:
         """The running task is done: the next queued one (if any) is running from now on."""
@@ -210,13 +217,12 @@ class Child:
             self.queue.pop()
         return rest
 
-    def stop_task(self, reason: str, grace: float = 5.0) -> None:
-        """Terminate the child running this task; kill it if it is still there after ``grace``."""
+    def stop_task(self, reason: str) -> None:
+        """Kill the child running this task (it ignores SIGTERM, which may reach its whole group)."""
         if self.stop_reason is None:
             self.stop_reason = reason
-            self.kill_at = time.monotonic() + grace
             with contextlib.suppress(ProcessLookupError):
-                self.process.terminate()
+                self.process.kill()
 
     def read_log(self, limit: int) -> str | None:
         return execution.read_log(self.log_path, limit)

@@ -20,7 +20,7 @@ from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 
 from django_simple_queue import conf, execution, lifecycle, listen, monitor, pool
 from django_simple_queue.execution import ManagedEventLoop
@@ -41,6 +41,11 @@ PREFETCH_MAX_DURATION = 0.05
 BATCH_TICK = 0.004
 CANCEL_CHECK_INTERVAL = 1.0
 STATUS_LINE_INTERVAL = 60.0
+# After a first reconnection attempt at once (a dropped connection is usually all it was), attempts
+# start this far apart and double up to the heartbeat interval (at most MAX_RECONNECT_DELAY), so
+# that a worker is back soon after its database, well before peers would take its claims for lost.
+FIRST_RECONNECT_DELAY = 0.25
+MAX_RECONNECT_DELAY = 5.0
 
 
 def worker_name() -> str:
@@ -88,10 +93,17 @@ class Worker:
         self.output_sizes: dict[uuid.UUID, int] = {}
         self.last = {"flush": 0.0, "heartbeat": 0.0, "cancel": 0.0, "status": time.monotonic()}
         self.listener: listen.Listener | None = None
-        # Claimed tasks not yet sent to a child, and outcomes not yet written.
+        # Claimed tasks not yet sent to a child, and outcomes not yet written (kept while the
+        # database is away), and tasks stopped by the shutdown, to be put back in the queue.
         self.backlog: deque[Task] = deque()
         self.results: list[tuple[Task, Outcome, float]] = []
+        self.releases: list[Task] = []
         self.typical_duration: float | None = None
+        self.stale_after = float(conf.get("STALE_AFTER"))
+        self.db_lost_since: float | None = None
+        self.db_failures = 0
+        self.db_retry_at = 0.0
+        self.rescue_after = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -103,10 +115,17 @@ class Worker:
         try:
             while not self._should_exit():
                 try:
-                    self._tick()
+                    if self.db_lost_since is None:
+                        self._tick()
+                    else:
+                        self._offline_tick()
                 except (OperationalError, InterfaceError) as exc:
                     self._database_lost(exc)
-                except Exception:
+                except Exception as exc:
+                    # Also a driver's own error, from code that uses the DB-API cursor directly.
+                    if not self._connection_usable():
+                        self._database_lost(exc)
+                        continue
                     # A bug of ours must not take down tasks that are running; say so and go on.
                     logger.exception("worker error; continuing")
                     time.sleep(1)
@@ -114,7 +133,13 @@ class Worker:
             self._shutdown_children()
             if self.listener is not None:
                 self.listener.close()
-            connections.close_all()
+            if self.results or self.releases:
+                logger.warning(
+                    "exiting with %d outcomes unwritten; their tasks are rescued after STALE_AFTER",
+                    len(self.results) + len(self.releases),
+                )
+            with contextlib.suppress(DatabaseError):
+                connections.close_all()
         self.say(f"worker {self.name} stopped: {self.finished} tasks finished")
         return 0
 
@@ -137,25 +162,86 @@ class Worker:
         tasks = list(self.backlog)
         for child in self.children:
             tasks += child.queue
-        return tasks + [task for task, _, _ in self.results]
+        return tasks + [task for task, _, _ in self.results] + self.releases
 
     def _should_exit(self) -> bool:
-        if self._busy() or self.results or self.backlog:
+        if self._busy():
             return False
-        if self.stopping_since is not None or self.stop_now:
+        stopping = self.stopping_since is not None or self.stop_now
+        if self.results or self.releases or self.backlog:
+            if self.db_lost_since is None:
+                return False
+            # Wait for the database to come back, up to the grace period of a stop.
+            return stopping and (self.stop_now or self._grace_over(time.monotonic()))
+        if stopping:
             return True
         return self.max_tasks is not None and self.finished >= self.max_tasks
 
+    def _grace_over(self, now: float) -> bool:
+        return self.stopping_since is not None and now - self.stopping_since >= self.grace
+
+    # -- the database going away -------------------------------------------------------------
+
+    def _connection_usable(self) -> bool:
+        """False when the connection broke; a connection not opened yet will be when needed."""
+        try:
+            return connection.connection is None or connection.is_usable()
+        except Exception:
+            return False
+
     def _database_lost(self, exc: Exception) -> None:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        logger.warning("database unavailable (%s); reconnecting", first_line)
+        """Drop every connection and plan a reconnection; running tasks go on meanwhile."""
+        now = time.monotonic()
+        if self.db_lost_since is None:
+            self.db_lost_since = now
+            self.db_failures = 0
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            logger.warning("database unavailable (%s); tasks go on, reconnecting", first_line)
+        self.db_failures += 1
         for conn in connections.all():
             with contextlib.suppress(DatabaseError):
                 conn.close()
         if self.listener is not None:
             self.listener.close()
             self.listener = None
-        time.sleep(random.uniform(0.5, 1.5))
+        if self.db_failures == 1:
+            self.db_retry_at = now
+            return
+        ceiling = min(max(self.heartbeat_interval, FIRST_RECONNECT_DELAY), MAX_RECONNECT_DELAY)
+        delay = min(FIRST_RECONNECT_DELAY * 2 ** (self.db_failures - 2), ceiling)
+        self.db_retry_at = now + delay * random.uniform(0.5, 1.0)
+
+    def _offline_tick(self) -> None:
+        """Look after children (outcomes are kept in memory) until it is time to reconnect."""
+        now = time.monotonic()
+        self._enforce_stops(now)
+        timeout = min(max(self.db_retry_at - now, 0.0), FLUSH_INTERVAL)
+        wait(self._waitables(), timeout=timeout)
+        for child in list(self.children):
+            self._receive(child)
+        self._dispatch()
+        if time.monotonic() >= self.db_retry_at:
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        """Raises while the database is still away; else resumes where the worker left off."""
+        assert self.db_lost_since is not None
+        connection.ensure_connection()
+        # Our own claims first, so that no peer takes them for lost.
+        self._heartbeat_claims()
+        # A claim whose commit we did not hear of was never started: back to the queue.
+        returned = lifecycle.release_unknown(self.name, self._held())
+        written = len(self.results) + len(self.releases)
+        self._write_outcomes()
+        logger.info(
+            "database back after %.1fs: %d outcomes written, %d unstarted claims returned",
+            time.monotonic() - self.db_lost_since,
+            written,
+            returned,
+        )
+        self.db_lost_since = None
+        # Peers were cut off too: give them a full STALE_AFTER to heartbeat before judging them.
+        self.rescue_after = time.monotonic() + self.stale_after
 
     # -- one turn of the loop --------------------------------------------------------------
 
@@ -165,7 +251,11 @@ class Worker:
         idle_claim = self._claim()
         timeout = self._wait_timeout(idle_claim)
         batching = self._batching()
-        ready = wait(self._waitables(), timeout=min(timeout, BATCH_TICK) if batching else timeout)
+        if batching:
+            timeout = min(timeout, BATCH_TICK)
+        # Never sleep through a heartbeat: claims are refreshed every HEARTBEAT_INTERVAL.
+        next_beat = self.last["heartbeat"] + self.heartbeat_interval - time.monotonic()
+        ready = wait(self._waitables(), timeout=max(min(timeout, next_beat), 0.0))
         for child in list(self.children):
             if child.conn in ready or child.process.sentinel in ready or (batching and child.busy):
                 self._receive(child)
@@ -176,7 +266,8 @@ class Worker:
             try:
                 self.listener.drain()
             except Exception as exc:
-                logger.warning("lost the LISTEN connection (%s); polling until it is back", exc)
+                # The main connection notices if the database is away; reopened at next heartbeat.
+                logger.debug("lost the LISTEN connection (%s); polling until it is back", exc)
                 self.listener.close()
                 self.listener = None
         now = time.monotonic()
@@ -365,11 +456,8 @@ class Worker:
         stop_reason = child.stop_reason
         duration = time.monotonic() - child.started
         task = child.finished_one()
-        self._flush_task(task)
         if stop_reason == "shutdown":
-            lifecycle.release([task])
-            self.say(f"released {task.id} back to the queue")
-            self._forget(task)
+            self.releases.append(task)
             return
         if self.typical_duration is None:
             self.typical_duration = duration
@@ -378,13 +466,28 @@ class Worker:
         self.results.append((task, outcome, duration))
 
     def _record(self) -> None:
-        """Write the outcomes received this tick, in one statement."""
+        """Write the outcomes received this tick, in one statement, unless the database is away."""
+        if self.db_lost_since is None:
+            self._write_outcomes()
+
+    def _write_outcomes(self) -> None:
+        """Write what is kept; on a database error, all of it stays for the next try."""
+        if self.releases:
+            for task in self.releases:
+                self._flush_task(task)
+            lifecycle.release(self.releases)
+            for task in self.releases:
+                self.say(f"released {task.id} back to the queue")
+                self._forget(task)
+            self.releases = []
         if not self.results:
             return
-        results = self.results
-        # Cleared only once written: if the database is away, the next tick tries again.
+        results = list(self.results)
+        for task, _, _ in results:
+            self._flush_task(task)
+        # Fenced by claim tokens: nothing is written for a task that was rescued meanwhile.
         statuses = lifecycle.finish_many([(task, outcome) for task, outcome, _ in results])
-        self.results = []
+        del self.results[: len(results)]
         for (task, _, duration), status in zip(results, statuses, strict=True):
             self.finished += 1
             label = dict(Task.STATUS_CHOICES).get(status, "") if status is not None else "lost its claim"
@@ -404,8 +507,9 @@ class Worker:
         text = "".join(payload for kind, payload in items if kind == "output")
         reports = [payload for kind, payload in items if kind == "progress"]
         value, message = reports[-1] if reports else (None, None)
-        items.clear()
         lifecycle.append_output(task, text, progress=value, message=message)
+        # Only once written: output streamed while the database was away is not lost.
+        items.clear()
 
     def _flush(self) -> None:
         self.last["flush"] = time.monotonic()
@@ -414,20 +518,29 @@ class Worker:
             self._flush_task(child.task)
 
     def _check_cancels(self) -> None:
-        tokens = [child.task.claim_token for child in self._busy() if child.task is not None]
-        cancelled = set(
-            Task.objects.filter(claim_token__in=tokens, cancel_requested=True).values_list("id", flat=True)
-        )
+        tasks = [child.task for child in self._busy() if child.task is not None]
+        held = lifecycle.held_claims(tasks)
         for child in self._busy():
-            if child.task is not None and child.task.id in cancelled:
+            if child.task is None:
+                continue
+            if child.task.claim_token not in held:
+                # Rescued while this worker was cut off or frozen: the task runs elsewhere now.
+                self.say(f"lost the claim on {child.task.id}; stopping its run")
+                child.stop_task("lost")
+            elif held[child.task.claim_token]:
                 child.stop_task("cancel")
 
+    def _heartbeat_claims(self) -> None:
+        lifecycle.heartbeat(self.name, self._held())
+        self.last["heartbeat"] = time.monotonic()
+
     def _heartbeat(self) -> None:
+        self._heartbeat_claims()
         if self.listener is None:
             self.listener = listen.Listener.open(self.queues)
-        lifecycle.heartbeat(self.name, self._held())
-        for task in lifecycle.rescue_stale():
-            self.say(f"rescued {task.id} {task.task} from lost worker")
+        if time.monotonic() >= self.rescue_after:
+            for task in lifecycle.rescue_stale():
+                self.say(f"rescued {task.id} {task.task} from lost worker {task.worker_id}")
         monitor.detect_orphaned_tasks()
 
     def _enforce_stops(self, now: float) -> None:
@@ -436,11 +549,9 @@ class Worker:
         )
         for child in self._busy():
             if shutting_down:
-                child.stop_task("shutdown", grace=1.0)
+                child.stop_task("shutdown")
             elif child.deadline is not None and now >= child.deadline:
                 child.stop_task("timeout")
-            if child.kill_at is not None and now >= child.kill_at and child.process.is_alive():
-                child.process.kill()
 
     def _shutdown_children(self) -> None:
         for child in self.children:

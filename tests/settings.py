@@ -68,6 +68,8 @@ if os.environ.get("DSQ_TEST_DB", "sqlite") == "postgres":
             "PASSWORD": os.environ.get("PGPASSWORD", ""),
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": os.environ.get("PGPORT", "54329"),
+            # Worker children keep their connection between tasks when set (tests/chaos sets it).
+            "CONN_MAX_AGE": float(os.environ.get("DSQ_CONN_MAX_AGE", 0)),
         }
     }
 else:
@@ -101,11 +103,17 @@ DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {
     "tests.tasks.flaky",
     "tests.tasks.uses_orm",
     "tests.tasks.connection_state",
+    "tests.tasks.mark",
+    "tests.tasks.poison",
     "tests.tasks.NOT_CALLABLE",
     "tests.tasks.missing",
     "tests.nosuchmodule.task",
 }
 DJANGO_SIMPLE_QUEUE_POLL_INTERVAL = 0.1
+# Crash-safety timings; tests/chaos shortens them for the worker processes it starts.
+DJANGO_SIMPLE_QUEUE_HEARTBEAT_INTERVAL = float(os.environ.get("DSQ_HEARTBEAT_INTERVAL", 5.0))
+DJANGO_SIMPLE_QUEUE_STALE_AFTER = float(os.environ.get("DSQ_STALE_AFTER", 30.0))
+DJANGO_SIMPLE_QUEUE_SHUTDOWN_GRACE = float(os.environ.get("DSQ_SHUTDOWN_GRACE", 30.0))
 DJANGO_SIMPLE_QUEUE_RETRY_BACKOFF = 0.0
 LOGGING = {
     "version": 1,

@@ -104,3 +104,23 @@ def connection_state():
     from django.db import connection
 
     return "open" if connection.connection is not None else "closed"
+
+
+def mark(key, seconds=0.0):
+    """Count one execution in the side table, then sleep; return this process's pid."""
+    from tests.models import Execution
+
+    Execution.objects.create(key=key, pid=os.getpid())
+    if seconds:
+        time.sleep(seconds)
+    return os.getpid()
+
+
+def poison(key, how="raise"):
+    """Count one execution, then fail every time: raise, or end the process with ``os._exit(1)``."""
+    from tests.models import Execution
+
+    Execution.objects.create(key=key, pid=os.getpid())
+    if how == "exit":
+        os._exit(1)
+    raise RuntimeError(f"poison {key}")
