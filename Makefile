@@ -15,7 +15,7 @@ soak:
 	DSQ_SOAK=1 bash scripts/test.sh tests/chaos
 
 lint:
-	.venv/dj52/bin/ruff check . && .venv/dj52/bin/ruff format --check django_simple_queue admin_ext && .venv/dj52/bin/mypy
+	.venv/dj52/bin/ruff check . && .venv/dj52/bin/ruff format --check . && .venv/dj52/bin/mypy
 
 wheel-check:
 	bash scripts/wheel_check.sh python3

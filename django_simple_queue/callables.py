@@ -31,7 +31,9 @@ def import_callable(path: str) -> Callable[..., Any]:
     try:
         func = getattr(module, name)
     except AttributeError as exc:
-        raise InvalidTaskPath(f"'{path}' cannot be imported: module '{module_path}' has no attribute '{name}'.") from exc
+        raise InvalidTaskPath(
+            f"'{path}' cannot be imported: module '{module_path}' has no attribute '{name}'."
+        ) from exc
     if not callable(func):
         raise InvalidTaskPath(f"'{path}' is not callable.")
     return func
@@ -128,7 +130,12 @@ def describe(path: str) -> dict[str, Any]:
             value = None
         defaults[name] = value
     doc = (inspect.getdoc(func) or "").strip()
-    return {"path": path, "signature": f"{path.rpartition('.')[2]}{signature}", "doc": doc, "defaults": defaults}
+    return {
+        "path": path,
+        "signature": f"{path.rpartition('.')[2]}{signature}",
+        "doc": doc,
+        "defaults": defaults,
+    }
 
 
 def redact(args: Any) -> Any:

@@ -83,7 +83,9 @@ def run(task: Task, sink: Sink) -> Outcome:
     try:
         func, args, kwargs = prepare(task)
     except (TaskNotAllowedError, InvalidTaskPath, InvalidTaskArguments) as exc:
-        return Outcome(ok=False, error=f"{type(exc).__name__}: {exc}", exception=exc, permanent=True)
+        return Outcome(
+            ok=False, error=f"{type(exc).__name__}: {exc}", exception=exc, permanent=True
+        )
 
     signals.before_job.send(sender=Task, task=task)
     try:

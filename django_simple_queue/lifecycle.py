@@ -98,10 +98,21 @@ def _claim_sql() -> tuple[str, list[str]]:
 
 
 def _claim_postgresql(
-    token: uuid.UUID, worker_id: str, limit: int, queues: Sequence[str] | None, pid: int | None, now: datetime
+    token: uuid.UUID,
+    worker_id: str,
+    limit: int,
+    queues: Sequence[str] | None,
+    pid: int | None,
+    now: datetime,
 ) -> list[Task]:
     sql, attnames = _claim_sql()
-    params: dict[str, Any] = {"token": token, "worker": worker_id, "pid": pid, "now": now, "limit": limit}
+    params: dict[str, Any] = {
+        "token": token,
+        "worker": worker_id,
+        "pid": pid,
+        "now": now,
+        "limit": limit,
+    }
     if queues:
         params["queues"] = list(queues)
     sql = sql.replace("{queues}", "AND queue = ANY(%(queues)b)" if queues else "")
@@ -129,7 +140,9 @@ def _binding_cursor() -> Any:
 
 def _row_converters(attnames: Sequence[str]) -> list[tuple[int, Any]]:
     fields = {f.attname: f for f in Task._meta.concrete_fields}
-    converters = [(i, getattr(fields[name], "from_db_value", None)) for i, name in enumerate(attnames)]
+    converters = [
+        (i, getattr(fields[name], "from_db_value", None)) for i, name in enumerate(attnames)
+    ]
     return [(i, convert) for i, convert in converters if convert is not None]
 
 
@@ -140,7 +153,9 @@ def _convert(row: Sequence[Any], converters: list[tuple[int, Any]]) -> list[Any]
     return values
 
 
-def _claim_changes(token: uuid.UUID, worker_id: str, pid: int | None, now: datetime) -> dict[str, Any]:
+def _claim_changes(
+    token: uuid.UUID, worker_id: str, pid: int | None, now: datetime
+) -> dict[str, Any]:
     return {
         "status": Task.PROGRESS,
         "claim_token": token,
@@ -174,11 +189,17 @@ def _claimed(task: Task) -> Any:
     return Task.objects.filter(id=task.id, claim_token=task.claim_token, status=Task.PROGRESS)
 
 
-def append_output(task: Task, text: str, *, progress: float | None = None, message: str | None = None) -> bool:
+def append_output(
+    task: Task, text: str, *, progress: float | None = None, message: str | None = None
+) -> bool:
     """Append streamed output (and progress) of a running task; False if the claim was lost."""
     changes: dict[str, Any] = {"modified": timezone.now()}
     if text:
-        changes["output"] = Concat(Coalesce(F("output"), Value(""), output_field=TextField()), Value(text), output_field=TextField())
+        changes["output"] = Concat(
+            Coalesce(F("output"), Value(""), output_field=TextField()),
+            Value(text),
+            output_field=TextField(),
+        )
     if progress is not None:
         changes["progress"] = progress
     if message is not None:
@@ -225,7 +246,9 @@ def _decide(task: Task, outcome: Outcome, now: datetime) -> tuple[int, dict[str,
         "attempt_log": _history(task, now, label, outcome),
     }
     if status == Task.QUEUED:
-        changes.update(claim_token=None, run_after=now + retry_delay(task.attempts), error=outcome.error)
+        changes.update(
+            claim_token=None, run_after=now + retry_delay(task.attempts), error=outcome.error
+        )
     else:
         changes.update(finished_at=now, error=outcome.error, return_value=outcome.return_value)
         if outcome.ok:
@@ -263,7 +286,9 @@ def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int 
     return status
 
 
-def finish_many(results: Sequence[tuple[Task, Outcome]], *, now: datetime | None = None) -> list[int | None]:
+def finish_many(
+    results: Sequence[tuple[Task, Outcome]], *, now: datetime | None = None
+) -> list[int | None]:
     """``finish`` for many tasks at once: one statement on PostgreSQL, one transaction elsewhere.
 
     Each row is still fenced by its own claim token; the list holds each task's new status, or None
@@ -278,7 +303,9 @@ def finish_many(results: Sequence[tuple[Task, Outcome]], *, now: datetime | None
     else:
         with transaction.atomic():
             written = {
-                task.id for (task, _), (_, changes) in zip(results, decided, strict=True) if _claimed(task).update(**changes)
+                task.id
+                for (task, _), (_, changes) in zip(results, decided, strict=True)
+                if _claimed(task).update(**changes)
             }
     statuses: list[int | None] = []
     for (task, outcome), (status, changes) in zip(results, decided, strict=True):
@@ -291,13 +318,25 @@ def finish_many(results: Sequence[tuple[Task, Outcome]], *, now: datetime | None
 
 
 def _finish_postgresql(
-    results: Sequence[tuple[Task, Outcome]], decided: Sequence[tuple[int, dict[str, Any]]], now: datetime
+    results: Sequence[tuple[Task, Outcome]],
+    decided: Sequence[tuple[int, dict[str, Any]]],
+    now: datetime,
 ) -> set[uuid.UUID]:
     table = Task._meta.db_table
     # A column left out of a task's changes keeps its value: the *_set flags say which were given.
     columns: dict[str, list[Any]] = {
         name: []
-        for name in ("id", "token", "status", "attempt_log", "run_after", "error", "return_value", "output", "log")
+        for name in (
+            "id",
+            "token",
+            "status",
+            "attempt_log",
+            "run_after",
+            "error",
+            "return_value",
+            "output",
+            "log",
+        )
     }
     flags: dict[str, list[bool]] = {"output": [], "log": [], "progress": []}
     for (task, _), (status, changes) in zip(results, decided, strict=True):
@@ -481,7 +520,9 @@ def requeue_copies(queryset: Any, *, enqueued_by: str = "") -> list[Task]:
 def prunable(cutoff: datetime, statuses: Sequence[int]) -> Any:
     """Finished tasks with one of ``statuses`` that finished (or, for old rows, changed) before ``cutoff``."""
     finished = Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, modified__lt=cutoff)
-    return Task.objects.filter(status__in=[s for s in statuses if s in Task.FINISHED]).filter(finished)
+    return Task.objects.filter(status__in=[s for s in statuses if s in Task.FINISHED]).filter(
+        finished
+    )
 
 
 def prune(cutoff: datetime, statuses: Sequence[int], *, batch_size: int = 1000) -> int:

@@ -109,9 +109,13 @@ class Task(models.Model):
     heartbeat_at = models.DateTimeField(_("Heartbeat"), null=True, blank=True)
     cancel_requested = models.BooleanField(_("Cancel requested"), default=False)
     progress = models.FloatField(_("Progress"), null=True, blank=True)
-    progress_message = models.CharField(_("Progress message"), max_length=255, blank=True, default="")
+    progress_message = models.CharField(
+        _("Progress message"), max_length=255, blank=True, default=""
+    )
     attempt_log = models.JSONField(
-        _("Attempts' history"), default=list, blank=True,
+        _("Attempts' history"),
+        default=list,
+        blank=True,
         help_text=_("One entry per attempt: worker, start, end, outcome and error."),
     )
 
@@ -190,7 +194,11 @@ class Task(models.Model):
             callables.import_callable(self.task)
         except InvalidTaskPath as exc:
             raise ValidationError(
-                {"task": ValidationError(_("Invalid callable: %(error)s"), code="invalid", params={"error": str(exc)})}
+                {
+                    "task": ValidationError(
+                        _("Invalid callable: %(error)s"), code="invalid", params={"error": str(exc)}
+                    )
+                }
             ) from exc
 
     def clean_args(self) -> None:
@@ -200,7 +208,11 @@ class Task(models.Model):
             json.loads(self.args)
         except (TypeError, ValueError) as exc:
             raise ValidationError(
-                {"args": ValidationError(_("Invalid JSON: %(error)s"), code="invalid", params={"error": str(exc)})}
+                {
+                    "args": ValidationError(
+                        _("Invalid JSON: %(error)s"), code="invalid", params={"error": str(exc)}
+                    )
+                }
             ) from exc
         try:
             callables.load_args(self.args)

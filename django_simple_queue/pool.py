@@ -103,7 +103,9 @@ def task_message(task: Task) -> tuple[Any, ...]:
     return _values(task)
 
 
-def child_main(conn: Connection, parent_pid: int, log_path: str, max_tasks: int, log_limit: int = 0) -> None:
+def child_main(
+    conn: Connection, parent_pid: int, log_path: str, max_tasks: int, log_limit: int = 0
+) -> None:
     # Ctrl-C and a service manager's SIGTERM reach the whole process group; the supervisor
     # decides what stops (it lets running tasks finish within SHUTDOWN_GRACE), not the child.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -251,5 +253,7 @@ def spawn(count: int, max_tasks: int, log_limit: int = 10 * 1024 * 1024) -> list
         )
         process.start()
         child_conn.close()
-        children.append(Child(process=process, conn=parent_conn, log_path=log_path, max_tasks=max_tasks))
+        children.append(
+            Child(process=process, conn=parent_conn, log_path=log_path, max_tasks=max_tasks)
+        )
     return children

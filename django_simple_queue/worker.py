@@ -79,7 +79,9 @@ class Worker:
         self.max_tasks_per_child = max_tasks_per_child
         self.max_tasks = max_tasks
         self.burst = burst
-        self.poll_interval = float(conf.get("POLL_INTERVAL") if poll_interval is None else poll_interval)
+        self.poll_interval = float(
+            conf.get("POLL_INTERVAL") if poll_interval is None else poll_interval
+        )
         self.heartbeat_interval = float(conf.get("HEARTBEAT_INTERVAL"))
         self.grace = float(conf.get("SHUTDOWN_GRACE"))
         self.say = say or (lambda line: None)
@@ -111,7 +113,9 @@ class Worker:
         """Work until stopped (or, with ``burst``, until the queue is empty); return exit code."""
         self._install_signal_handlers()
         self.listener = listen.Listener.open(self.queues)
-        self.say(f"worker {self.name} started: concurrency {self.concurrency}, queues {self.queues or 'all'}")
+        self.say(
+            f"worker {self.name} started: concurrency {self.concurrency}, queues {self.queues or 'all'}"
+        )
         try:
             while not self._should_exit():
                 try:
@@ -150,7 +154,9 @@ class Worker:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping_since is None:
             self.stopping_since = time.monotonic()
-            self.say(f"{signal.Signals(signum).name}: no new tasks; waiting up to {self.grace:g}s for running ones")
+            self.say(
+                f"{signal.Signals(signum).name}: no new tasks; waiting up to {self.grace:g}s for running ones"
+            )
         else:
             self.stop_now = True
 
@@ -490,7 +496,11 @@ class Worker:
         del self.results[: len(results)]
         for (task, _, duration), status in zip(results, statuses, strict=True):
             self.finished += 1
-            label = dict(Task.STATUS_CHOICES).get(status, "") if status is not None else "lost its claim"
+            label = (
+                dict(Task.STATUS_CHOICES).get(status, "")
+                if status is not None
+                else "lost its claim"
+            )
             self.say(f"finished {task.id} {task.task}: {label} in {duration:.2f}s")
             self._forget(task)
 

@@ -48,7 +48,7 @@ fi
 
 echo "== lint"
 "$VENVS/dj52/bin/ruff" check .
-"$VENVS/dj52/bin/ruff" format --check tests
+"$VENVS/dj52/bin/ruff" format --check .
 "$VENVS/dj52/bin/mypy"
 
 PGDATA_DIR=$(mktemp -d /tmp/dsq-test-pg.XXXXXX)

@@ -5,130 +5,164 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_simple_queue', '0002_task_error_task_log_task_worker_pid'),
+        ("django_simple_queue", "0002_task_error_task_log_task_worker_pid"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='task',
-            name='attempt_log',
-            field=models.JSONField(blank=True, default=list, help_text='One entry per attempt: worker, start, end, outcome and error.', verbose_name="Attempts' history"),
+            model_name="task",
+            name="attempt_log",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="One entry per attempt: worker, start, end, outcome and error.",
+                verbose_name="Attempts' history",
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='attempts',
-            field=models.PositiveIntegerField(default=0, verbose_name='Attempts'),
+            model_name="task",
+            name="attempts",
+            field=models.PositiveIntegerField(default=0, verbose_name="Attempts"),
         ),
         migrations.AddField(
-            model_name='task',
-            name='backend',
-            field=models.CharField(blank=True, default='', max_length=64, verbose_name='Tasks backend'),
+            model_name="task",
+            name="backend",
+            field=models.CharField(
+                blank=True, default="", max_length=64, verbose_name="Tasks backend"
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='cancel_requested',
-            field=models.BooleanField(default=False, verbose_name='Cancel requested'),
+            model_name="task",
+            name="cancel_requested",
+            field=models.BooleanField(default=False, verbose_name="Cancel requested"),
         ),
         migrations.AddField(
-            model_name='task',
-            name='claim_token',
-            field=models.UUIDField(blank=True, editable=False, null=True, verbose_name='Claim token'),
+            model_name="task",
+            name="claim_token",
+            field=models.UUIDField(
+                blank=True, editable=False, null=True, verbose_name="Claim token"
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='enqueued_by',
-            field=models.CharField(blank=True, default='', max_length=150, verbose_name='Enqueued by'),
+            model_name="task",
+            name="enqueued_by",
+            field=models.CharField(
+                blank=True, default="", max_length=150, verbose_name="Enqueued by"
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='finished_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='Finished'),
+            model_name="task",
+            name="finished_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="Finished"),
         ),
         migrations.AddField(
-            model_name='task',
-            name='heartbeat_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='Heartbeat'),
+            model_name="task",
+            name="heartbeat_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="Heartbeat"),
         ),
         migrations.AddField(
-            model_name='task',
-            name='max_attempts',
-            field=models.PositiveIntegerField(default=1, verbose_name='Max attempts'),
+            model_name="task",
+            name="max_attempts",
+            field=models.PositiveIntegerField(default=1, verbose_name="Max attempts"),
         ),
         migrations.AddField(
-            model_name='task',
-            name='positional_args',
-            field=models.JSONField(blank=True, default=list, verbose_name='Positional arguments'),
+            model_name="task",
+            name="positional_args",
+            field=models.JSONField(blank=True, default=list, verbose_name="Positional arguments"),
         ),
         migrations.AddField(
-            model_name='task',
-            name='priority',
-            field=models.IntegerField(default=0, help_text='Higher runs first.', verbose_name='Priority'),
+            model_name="task",
+            name="priority",
+            field=models.IntegerField(
+                default=0, help_text="Higher runs first.", verbose_name="Priority"
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='progress',
-            field=models.FloatField(blank=True, null=True, verbose_name='Progress'),
+            model_name="task",
+            name="progress",
+            field=models.FloatField(blank=True, null=True, verbose_name="Progress"),
         ),
         migrations.AddField(
-            model_name='task',
-            name='progress_message',
-            field=models.CharField(blank=True, default='', max_length=255, verbose_name='Progress message'),
+            model_name="task",
+            name="progress_message",
+            field=models.CharField(
+                blank=True, default="", max_length=255, verbose_name="Progress message"
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='queue',
-            field=models.CharField(default='default', max_length=64, verbose_name='Queue'),
+            model_name="task",
+            name="queue",
+            field=models.CharField(default="default", max_length=64, verbose_name="Queue"),
         ),
         migrations.AddField(
-            model_name='task',
-            name='requeued_from',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='requeues', to='django_simple_queue.task', verbose_name='Requeued from'),
+            model_name="task",
+            name="requeued_from",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="requeues",
+                to="django_simple_queue.task",
+                verbose_name="Requeued from",
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='return_value',
-            field=models.JSONField(blank=True, null=True, verbose_name='Return value'),
+            model_name="task",
+            name="return_value",
+            field=models.JSONField(blank=True, null=True, verbose_name="Return value"),
         ),
         migrations.AddField(
-            model_name='task',
-            name='run_after',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='Run after'),
+            model_name="task",
+            name="run_after",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="Run after"),
         ),
         migrations.AddField(
-            model_name='task',
-            name='started_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='Started'),
+            model_name="task",
+            name="started_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="Started"),
         ),
         migrations.AddField(
-            model_name='task',
-            name='timeout',
-            field=models.PositiveIntegerField(blank=True, help_text='Seconds; empty uses TASK_TIMEOUT.', null=True, verbose_name='Timeout'),
+            model_name="task",
+            name="timeout",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Seconds; empty uses TASK_TIMEOUT.",
+                null=True,
+                verbose_name="Timeout",
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='worker_id',
-            field=models.CharField(blank=True, default='', max_length=255, verbose_name='Worker'),
+            model_name="task",
+            name="worker_id",
+            field=models.CharField(blank=True, default="", max_length=255, verbose_name="Worker"),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(condition=models.Q(('status', 0)), fields=['-priority', 'created'], name='dsq_task_ready_idx'),
+            model_name="task",
+            index=models.Index(
+                condition=models.Q(("status", 0)),
+                fields=["-priority", "created"],
+                name="dsq_task_ready_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(condition=models.Q(('status', 1)), fields=['heartbeat_at'], name='dsq_task_running_idx'),
+            model_name="task",
+            index=models.Index(
+                condition=models.Q(("status", 1)),
+                fields=["heartbeat_at"],
+                name="dsq_task_running_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['status', '-created'], name='dsq_task_status_idx'),
+            model_name="task",
+            index=models.Index(fields=["status", "-created"], name="dsq_task_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['-created'], name='dsq_task_created_idx'),
+            model_name="task",
+            index=models.Index(fields=["-created"], name="dsq_task_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['finished_at'], name='dsq_task_finished_idx'),
+            model_name="task",
+            index=models.Index(fields=["finished_at"], name="dsq_task_finished_idx"),
         ),
     ]

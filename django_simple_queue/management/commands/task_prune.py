@@ -18,7 +18,9 @@ def parse_age(text: str) -> timedelta:
     try:
         value, unit = float(text[:-1]), units[text[-1]]
     except (KeyError, ValueError, IndexError):
-        raise CommandError(f"--older-than takes a number and a unit (d, h, m or s), such as 30d, not {text!r}.") from None
+        raise CommandError(
+            f"--older-than takes a number and a unit (d, h, m or s), such as 30d, not {text!r}."
+        ) from None
     return timedelta(**{unit: value})
 
 
@@ -26,7 +28,11 @@ class Command(BaseCommand):
     help = "Delete finished tasks older than an age, in batches."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--older-than", default="30d", help="Age of the finish time, such as 30d, 12h (default 30d).")
+        parser.add_argument(
+            "--older-than",
+            default="30d",
+            help="Age of the finish time, such as 30d, 12h (default 30d).",
+        )
         parser.add_argument(
             "--status",
             action="append",
@@ -34,14 +40,18 @@ class Command(BaseCommand):
             help="Only tasks with this status (repeatable; default: completed, failed and cancelled).",
         )
         parser.add_argument("--batch-size", type=int, default=1000)
-        parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         cutoff = timezone.now() - parse_age(options["older_than"])
         statuses = [STATUSES[name] for name in options["status"] or STATUSES]
         if options["dry_run"]:
             count = lifecycle.prunable(cutoff, statuses).count()
-            self.stdout.write(f"{count} tasks would be deleted (finished before {cutoff:%Y-%m-%d %H:%M} UTC).")
+            self.stdout.write(
+                f"{count} tasks would be deleted (finished before {cutoff:%Y-%m-%d %H:%M} UTC)."
+            )
             return
         deleted = lifecycle.prune(cutoff, statuses, batch_size=options["batch_size"])
         self.stdout.write(f"{deleted} tasks deleted (finished before {cutoff:%Y-%m-%d %H:%M} UTC).")

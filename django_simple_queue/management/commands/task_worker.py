@@ -13,15 +13,32 @@ class Command(BaseCommand):
     help = "Run queued tasks, each in a child process, until stopped (SIGTERM or Ctrl-C)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--queue", action="append", dest="queues", metavar="NAME",
-                            help="Only run tasks of this queue (repeatable; default: all queues).")
-        parser.add_argument("--concurrency", type=int, default=1, help="Tasks run at once (default 1).")
-        parser.add_argument("--max-tasks-per-child", type=int, default=100,
-                            help="Replace a child process after this many tasks; 1 = a fresh process per task.")
-        parser.add_argument("--max-tasks", type=int, default=None, help="Exit after finishing this many tasks.")
+        parser.add_argument(
+            "--queue",
+            action="append",
+            dest="queues",
+            metavar="NAME",
+            help="Only run tasks of this queue (repeatable; default: all queues).",
+        )
+        parser.add_argument(
+            "--concurrency", type=int, default=1, help="Tasks run at once (default 1)."
+        )
+        parser.add_argument(
+            "--max-tasks-per-child",
+            type=int,
+            default=100,
+            help="Replace a child process after this many tasks; 1 = a fresh process per task.",
+        )
+        parser.add_argument(
+            "--max-tasks", type=int, default=None, help="Exit after finishing this many tasks."
+        )
         parser.add_argument("--burst", action="store_true", help="Exit when the queue is empty.")
-        parser.add_argument("--poll-interval", type=float, default=None,
-                            help="Seconds between polls when idle (default DJANGO_SIMPLE_QUEUE_POLL_INTERVAL).")
+        parser.add_argument(
+            "--poll-interval",
+            type=float,
+            default=None,
+            help="Seconds between polls when idle (default DJANGO_SIMPLE_QUEUE_POLL_INTERVAL).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         quiet = options["verbosity"] == 0
