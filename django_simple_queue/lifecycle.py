@@ -412,6 +412,19 @@ def held_claims(tasks: Iterable[Task]) -> dict[uuid.UUID, bool]:
     }
 
 
+def _unclaimed() -> dict[str, Any]:
+    """The changes that put a claimed task back in the queue without counting the attempt."""
+    return {
+        "status": Task.QUEUED,
+        "claim_token": None,
+        "heartbeat_at": None,
+        "worker_pid": None,
+        "started_at": None,
+        "attempts": F("attempts") - 1,
+        "modified": timezone.now(),
+    }
+
+
 def release_unknown(worker_id: str, known: Iterable[Task]) -> int:
     """Put back claims of ``worker_id`` other than ``known``; the attempt is not counted.
 
@@ -420,30 +433,14 @@ def release_unknown(worker_id: str, known: Iterable[Task]) -> int:
     """
     tokens = {task.claim_token for task in known}
     unknown = Task.objects.running().filter(worker_id=worker_id).exclude(claim_token__in=tokens)
-    return unknown.update(
-        status=Task.QUEUED,
-        claim_token=None,
-        heartbeat_at=None,
-        worker_pid=None,
-        started_at=None,
-        attempts=F("attempts") - 1,
-        modified=timezone.now(),
-    )
+    return unknown.update(**_unclaimed())
 
 
 def release(tasks: Iterable[Task]) -> int:
     """Put tasks a stopping worker could not finish back in the queue; the attempt is not counted."""
     released = 0
     for task in tasks:
-        released += _claimed(task).update(
-            status=Task.QUEUED,
-            claim_token=None,
-            heartbeat_at=None,
-            worker_pid=None,
-            started_at=None,
-            attempts=F("attempts") - 1,
-            modified=timezone.now(),
-        )
+        released += _claimed(task).update(**_unclaimed())
     return released
 
 
