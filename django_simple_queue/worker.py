@@ -496,12 +496,13 @@ class Worker:
         del self.results[: len(results)]
         for (task, _, duration), status in zip(results, statuses, strict=True):
             self.finished += 1
-            label = (
-                dict(Task.STATUS_CHOICES).get(status, "")
-                if status is not None
-                else "lost its claim"
-            )
-            self.say(f"finished {task.id} {task.task}: {label} in {duration:.2f}s")
+            if status is None:
+                label = f"lost its claim in {duration:.2f}s"
+            elif status == Task.QUEUED:  # the attempt failed and another is due
+                label = f"Failed in {duration:.2f}s, retry queued"
+            else:
+                label = f"{dict(Task.STATUS_CHOICES)[status]} in {duration:.2f}s"
+            self.say(f"finished {task.id} {task.task}: {label}")
             self._forget(task)
 
     def _forget(self, task: Task) -> None:

@@ -130,7 +130,10 @@ def test_output_larger_than_the_limit_is_truncated_visibly(run_worker):
 
 def test_retries_until_success_and_keeps_every_attempts_error(run_worker):
     task_id = create_task("tests.tasks.flaky", {"key": "f1"}, max_attempts=3)
-    run_worker()
+    console = run_worker()
+    assert f"finished {task_id} tests.tasks.flaky: Failed in " in console
+    assert console.count("retry queued") == 1
+    assert f"finished {task_id} tests.tasks.flaky: Completed in " in console
     task = Task.objects.get(id=task_id)
     assert task.status == Task.COMPLETED
     assert task.attempts == 2
