@@ -32,6 +32,20 @@ def worker_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def run_python(script: str, env: dict[str, str], timeout: float = 60) -> str:
+    """Run ``script`` in a fresh interpreter from the repository root; return what it printed."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 def manage(*args: str, **env: str) -> list[str]:
     return [sys.executable, "-m", "django", *args]
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -16,7 +14,7 @@ from django.utils import timezone
 
 from admin_ext.resources import TaskResource, error_summary
 from django_simple_queue.models import Task
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_python
 from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -180,11 +178,7 @@ def test_admin_works_without_import_export():
         "PYTHONPATH": str(ROOT),
         "PATH": "/usr/bin:/bin",
     }
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.strip().splitlines()
+    lines = run_python(code, env, timeout=120).strip().splitlines()
     assert lines == ["200 False True", "302", "['django_simple_queue.W003']"]
 
 

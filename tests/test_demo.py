@@ -30,8 +30,8 @@ from django.db import connection
 
 from sample_site.dburl import database_from_url
 from sample_site.tasks import DEMOS
+from tests.conftest import ROOT, run_python
 
-ROOT = Path(__file__).resolve().parent.parent
 QUEUED, PROGRESS, COMPLETED, FAILED = 0, 1, 2, 3
 TASK_COLUMNS = (
     "task, status, attempts, max_attempts, output, error, log, progress, progress_message"
@@ -66,16 +66,7 @@ def manage(*args: str, env: dict[str, str], check: bool = True) -> subprocess.Co
 def python(code: str, env: dict[str, str]) -> Any:
     """Run ``code`` in a fresh interpreter with Django set up; return what it printed as JSON."""
     script = "import django, json\ndjango.setup()\n" + code
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    return json.loads(run_python(script, env))
 
 
 def sqlite_rows(db_path: Path, sql: str) -> list[sqlite3.Row]:

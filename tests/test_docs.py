@@ -41,7 +41,7 @@ from django_simple_queue.checks import check_settings
 from django_simple_queue.health import health_report
 from django_simple_queue.models import Task
 from django_simple_queue.views import public_dict
-from tests.conftest import ROOT, worker_env
+from tests.conftest import ROOT, run_python, worker_env
 from tests.factories import TaskFactory
 
 DOCS = ROOT / "docs"
@@ -552,16 +552,8 @@ def test_lean_settings_modules_check_and_run_a_worker(block, tmp_path, transacti
         "assert 'django.contrib.admin' not in sys.modules\n"
         "print(settings.INSTALLED_APPS)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "django_simple_queue" in result.stdout and "django.contrib.admin" not in result.stdout
+    printed = run_python(script, env)
+    assert "django_simple_queue" in printed and "django.contrib.admin" not in printed
     if "PORT" in block.body:
         return  # points at another server (PgBouncer advice); checked, not run
     task = TaskFactory(task="tests.tasks.add", args=json.dumps({"a": 2, "b": 3}))

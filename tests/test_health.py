@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -10,7 +8,7 @@ from django.utils import timezone
 
 from django_simple_queue.health import health_report
 from django_simple_queue.models import Task
-from tests.conftest import ROOT, worker_env
+from tests.conftest import ROOT, run_python, worker_env
 from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -150,13 +148,4 @@ def test_health_without_the_auth_app_is_404_and_never_imports_the_admin(tmp_path
         DJANGO_SETTINGS_MODULE="lean_settings",
         PYTHONPATH=f"{tmp_path}:{ROOT}",
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["404", "False", "False"]
+    assert run_python(script, env).split() == ["404", "False", "False"]
