@@ -9,13 +9,10 @@ crashes, is killed, or outlives its supervisor takes nothing else down with it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import gc
-import multiprocessing
+import functools
 import operator
 import os
 import pickle
-import signal
 import tempfile
 import time
 from collections import deque
@@ -25,12 +22,10 @@ from typing import Any
 
 from django import db
 
-from django_simple_queue import execution
+from django_simple_queue import execution, forkserver
 from django_simple_queue.lifecycle import Outcome, truncate
 from django_simple_queue.models import Task
 
-_fork = multiprocessing.get_context("fork")
-PR_SET_PDEATHSIG = 1
 # Tasks a reused child may hold at once while tasks are short: one running, the rest waiting in its
 # pipe, so that it never waits for the supervisor between two tasks.
 QUEUE_DEPTH = 16
@@ -45,37 +40,6 @@ class PipeSink:
 
     def progress(self, value: float | None, message: str | None) -> None:
         self.conn.send(("progress", (value, message)))
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to kill this child when the supervisor dies, however it dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-# The supervisor's connections as this child inherited them. Kept referenced so that they are never
-# finalized here: closing one would end the supervisor's session (it is the same socket).
-_inherited: list[Any] = []
-
-
-def _forget_connections() -> None:
-    """Make the ORM open a connection of its own if a task uses it; never touch the inherited ones.
-
-    The supervisor keeps its connection across forks (reconnecting for every fresh child would cost
-    more than the task), so the child must not use, close or even garbage-collect it.
-    """
-    for wrapper in db.connections.all(initialized_only=True):
-        if wrapper.connection is not None:
-            _inherited.append(wrapper.connection)
-            wrapper.connection = None
-            wrapper.in_atomic_block = False
-            wrapper.savepoint_ids = []
-            wrapper.needs_rollback = False
-            wrapper.closed_in_transaction = False
-            wrapper.run_on_commit = []
 
 
 def _drop_dead_connections() -> None:
@@ -103,18 +67,14 @@ def task_message(task: Task) -> tuple[Any, ...]:
     return _values(task)
 
 
-def child_main(
-    conn: Connection, parent_pid: int, log_path: str, max_tasks: int, log_limit: int = 0
-) -> None:
-    # Ctrl-C and a service manager's SIGTERM reach the whole process group; the supervisor
-    # decides what stops (it lets running tasks finish within SHUTDOWN_GRACE), not the child.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(parent_pid)
-    _forget_connections()
+def child_main(conn: Connection, parent_pid: int, fd: int, max_tasks: int, log_limit: int) -> None:
+    """A child's life: run the tasks the supervisor sends, writing each one's log to ``fd``."""
+    # SIGTERM and SIGINT stay ignored, as in the fork server: the supervisor decides what stops
+    # (it lets running tasks finish within SHUTDOWN_GRACE), not the child.
+    forkserver.die_with_parent(parent_pid)
+    forkserver.forget_connections()
     sink = PipeSink(conn)
     done = 0
-    fd = os.open(log_path, os.O_RDWR | os.O_CREAT, 0o600)
     while max_tasks <= 0 or done < max_tasks:
         if not conn.poll(1.0):
             if os.getppid() != parent_pid:
@@ -137,7 +97,6 @@ def child_main(
             # still reads these from the pipe.
             conn.send(("done", _sendable(outcome)))
             done += 1
-    os.close(fd)
     db.connections.close_all()
 
 
@@ -150,7 +109,7 @@ def _read_back(fd: int, limit: int) -> str | None:
 
 @dataclass
 class Child:
-    process: Any
+    process: forkserver.ChildProcess
     conn: Connection
     log_path: str
     max_tasks: int
@@ -236,24 +195,20 @@ class Child:
             os.unlink(self.log_path)
 
 
-def spawn(count: int, max_tasks: int, log_limit: int = 10 * 1024 * 1024) -> list[Child]:
-    """Fork ``count`` children; each drops the supervisor's database connections (``_forget_connections``)."""
-    # Objects that exist now are never freed by the children: keep the collector from touching
-    # (and so copying) their memory pages.
-    gc.freeze()
-    children = []
-    for _ in range(count):
-        parent_conn, child_conn = _fork.Pipe()
-        fd, log_path = tempfile.mkstemp(prefix="dsq-", suffix=".log")
+def start_fork_server(max_tasks: int, log_limit: int) -> forkserver.ForkServer:
+    """A fork server whose children run ``child_main``, each for up to ``max_tasks`` tasks."""
+    target = functools.partial(child_main, max_tasks=max_tasks, log_limit=log_limit)
+    return forkserver.ForkServer.start(target)
+
+
+def spawn(server: forkserver.ForkServer, max_tasks: int) -> Child:
+    """A new child from ``server``, with a log file of its own. Raise ForkServerGone."""
+    fd, log_path = tempfile.mkstemp(prefix="dsq-", suffix=".log")
+    try:
+        process, conn = server.spawn(fd)
+    except forkserver.ForkServerGone:
+        os.unlink(log_path)
+        raise
+    finally:
         os.close(fd)
-        process = _fork.Process(
-            target=child_main,
-            args=(child_conn, os.getpid(), log_path, max_tasks, log_limit),
-            daemon=True,
-        )
-        process.start()
-        child_conn.close()
-        children.append(
-            Child(process=process, conn=parent_conn, log_path=log_path, max_tasks=max_tasks)
-        )
-    return children
+    return Child(process=process, conn=conn, log_path=log_path, max_tasks=max_tasks)

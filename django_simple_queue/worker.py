@@ -24,6 +24,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 
 from django_simple_queue import conf, execution, lifecycle, listen, monitor, pool
 from django_simple_queue.execution import ManagedEventLoop
+from django_simple_queue.forkserver import ForkServer
 from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
 from django_simple_queue.pool import Child
@@ -53,7 +54,9 @@ def worker_name() -> str:
 
 
 def _exit_description(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
+    if exitcode is None:
+        return "was killed with the worker's fork server"
+    if exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
         except ValueError:
@@ -95,6 +98,7 @@ class Worker:
         self.output_sizes: dict[uuid.UUID, int] = {}
         self.last = {"flush": 0.0, "heartbeat": 0.0, "cancel": 0.0, "status": time.monotonic()}
         self.listener: listen.Listener | None = None
+        self.forkserver: ForkServer | None = None
         # Claimed tasks not yet sent to a child, and outcomes not yet written (kept while the
         # database is away), and tasks stopped by the shutdown, to be put back in the queue.
         self.backlog: deque[Task] = deque()
@@ -112,6 +116,8 @@ class Worker:
     def run(self) -> int:
         """Work until stopped (or, with ``burst``, until the queue is empty); return exit code."""
         self._install_signal_handlers()
+        # Forked first, while this process is small: every child is forked from it, not from here.
+        self._start_fork_server()
         self.listener = listen.Listener.open(self.queues)
         self.say(
             f"worker {self.name} started: concurrency {self.concurrency}, queues {self.queues or 'all'}"
@@ -135,6 +141,8 @@ class Worker:
                     time.sleep(1)
         finally:
             self._shutdown_children()
+            if self.forkserver is not None:
+                self.forkserver.close()
             if self.listener is not None:
                 self.listener.close()
             if self.results or self.releases:
@@ -392,8 +400,21 @@ class Worker:
         queued = [child for child in self.children if child.busy and child.room(depth) > 0]
         return min(queued, key=lambda child: len(child.queue)) if queued else None
 
+    def _start_fork_server(self) -> None:
+        self.forkserver = pool.start_fork_server(
+            self.max_tasks_per_child, conf.get_max_output_size()
+        )
+
     def _spawn(self) -> Child:
-        (child,) = pool.spawn(1, self.max_tasks_per_child, conf.get_max_output_size())
+        if self.forkserver is not None and not self.forkserver.alive():
+            # Killed by someone, or by the OOM killer; its children went with it.
+            logger.warning("the fork server is gone; starting another")
+            self.forkserver.close()
+            self.forkserver = None
+        if self.forkserver is None:
+            self._start_fork_server()
+        assert self.forkserver is not None
+        child = pool.spawn(self.forkserver, self.max_tasks_per_child)
         self.children.append(child)
         return child
 

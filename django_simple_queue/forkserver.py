@@ -1,0 +1,232 @@
+"""Where the worker's children come from: a small, quiet process that forks them.
+
+The supervisor forks the fork server once, when it starts, and from then on asks it for children
+instead of forking itself. Forking the busy supervisor is what made children costly: after a
+``fork()``, every page the supervisor writes to is copied (copy-on-write) for as long as the child
+lives. The fork server writes almost nothing, so a fork costs little on either side.
+
+A child's parent is the fork server, which reaps it and writes its exit code to a pipe that the
+supervisor watches (the child's *sentinel*: readable once the child has exited, or once the fork
+server is gone). Each process dies with its parent, so the supervisor's death takes the fork server
+and every child with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import os
+import signal
+import socket
+import struct
+import sys
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from django import db
+
+PR_SET_PDEATHSIG = 1
+SPAWN_TIMEOUT = 30.0
+_INT = struct.Struct("i")
+
+
+class ForkServerGone(Exception):
+    """The fork server could not fork a child, or has exited: start another."""
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to kill this process when its parent dies, however the parent dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+# The supervisor's connections as a forked process inherited them. Kept referenced so that they are
+# never finalized there: closing one would end the supervisor's session (it is the same socket).
+_inherited: list[Any] = []
+
+
+def forget_connections() -> None:
+    """Make the ORM open a connection of its own if one is needed; never touch inherited ones."""
+    for wrapper in db.connections.all(initialized_only=True):
+        if wrapper.connection is not None:
+            _inherited.append(wrapper.connection)
+            wrapper.connection = None
+            wrapper.in_atomic_block = False
+            wrapper.savepoint_ids = []
+            wrapper.needs_rollback = False
+            wrapper.closed_in_transaction = False
+            wrapper.run_on_commit = []
+
+
+class ChildProcess:
+    """A child of the fork server, with the part of ``multiprocessing.Process`` the worker uses."""
+
+    def __init__(self, pid: int, sentinel: int) -> None:
+        self.pid = pid
+        self.sentinel = sentinel
+        self.exitcode: int | None = None
+        self._exited = False
+
+    def is_alive(self) -> bool:
+        if not self._exited:
+            self._exited = bool(wait([self.sentinel], 0))
+        return not self._exited
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait up to ``timeout`` seconds for the child to exit; then its exit code is known.
+
+        The exit code stays None if the fork server died first (it killed the child with it).
+        """
+        if self.is_alive() and not wait([self.sentinel], timeout):
+            return
+        self._exited = True
+        if self.exitcode is None:
+            with contextlib.suppress(OSError):
+                data = os.read(self.sentinel, _INT.size)
+                if len(data) == _INT.size:
+                    (self.exitcode,) = _INT.unpack(data)
+
+    def kill(self) -> None:
+        if self.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.sentinel)
+
+
+class ForkServer:
+    """The supervisor's handle on its fork server."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock
+
+    @classmethod
+    def start(cls, target: Callable[[Connection, int, int], None]) -> ForkServer:
+        """Fork the server; each child runs ``target(conn, fork_server_pid, log_fd)``."""
+        ours, theirs = socket.socketpair()
+        supervisor = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                ours.close()
+                die_with_parent(supervisor)
+                _serve(theirs, target)
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        theirs.close()
+        return cls(pid, ours)
+
+    def spawn(self, log_fd: int) -> tuple[ChildProcess, Connection]:
+        """Fork a child; return it and the supervisor's end of its pipe. Raise ForkServerGone."""
+        ours, theirs = socket.socketpair()
+        sentinel, status = os.pipe()
+        try:
+            # One byte with three file descriptors: a request on its own, never merged with another.
+            socket.send_fds(self.sock, [b"f"], [theirs.fileno(), status, log_fd])
+        except OSError as exc:
+            ours.close()
+            os.close(sentinel)
+            raise ForkServerGone(f"the fork server is gone ({exc})") from exc
+        finally:
+            theirs.close()
+            os.close(status)
+        data = os.read(sentinel, _INT.size) if wait([sentinel], SPAWN_TIMEOUT) else b""
+        if len(data) != _INT.size:
+            ours.close()
+            os.close(sentinel)
+            raise ForkServerGone("the fork server did not fork a child")
+        (pid,) = _INT.unpack(data)
+        return ChildProcess(pid, sentinel), Connection(ours.detach())
+
+    def alive(self) -> bool:
+        try:
+            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
+
+    def close(self) -> None:
+        """Let the server exit (closing our end tells it to) and reap it."""
+        self.sock.close()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+def _serve(sock: socket.socket, target: Callable[[Connection, int, int], None]) -> None:
+    """The fork server's loop: fork on request, reap children and report how they exited."""
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group; the supervisor decides.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    forget_connections()
+    # Objects that exist now are never freed here: the collector leaves their pages alone, and
+    # children share those pages for as long as they only read them.
+    gc.freeze()
+    # For each child: the read end of a pipe only it holds open, and where its exit code goes.
+    children: dict[int, tuple[int, int]] = {}
+    while True:
+        for fd in wait([sock, *children]):
+            if fd is sock:
+                data, fds, _, _ = socket.recv_fds(sock, 1, 3)
+                if not data:
+                    return
+                conn_fd, status, log_fd = fds
+                try:
+                    inherited = [
+                        sock.fileno(),
+                        status,
+                        *children,
+                        *(s for _, s in children.values()),
+                    ]
+                    pid, alive = _fork(target, conn_fd, log_fd, inherited)
+                except OSError:
+                    os.close(status)  # the supervisor reads end-of-file: no child
+                else:
+                    os.write(status, _INT.pack(pid))
+                    children[alive] = (pid, status)
+                os.close(conn_fd)
+                os.close(log_fd)
+            else:
+                assert isinstance(fd, int)
+                pid, status = children.pop(fd)
+                os.close(fd)
+                _, wait_status = os.waitpid(pid, 0)
+                with contextlib.suppress(OSError):  # the supervisor may have stopped caring
+                    os.write(status, _INT.pack(os.waitstatus_to_exitcode(wait_status)))
+                os.close(status)
+
+
+def _fork(
+    target: Callable[[Connection, int, int], None], conn_fd: int, log_fd: int, close: list[int]
+) -> tuple[int, int]:
+    """Fork one child running ``target``; return its pid and the pipe end that tells it exited."""
+    alive, held = os.pipe()
+    server = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for fd in [alive, *close]:
+                os.close(fd)
+            target(Connection(conn_fd), server, log_fd)
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    os.close(held)
+    return pid, alive
