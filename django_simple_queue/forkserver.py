@@ -16,11 +16,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import importlib
+import logging
 import os
 import signal
 import socket
 import struct
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
@@ -28,9 +31,12 @@ from typing import Any
 
 from django import db
 
+logger = logging.getLogger("django_simple_queue")
+
 PR_SET_PDEATHSIG = 1
 SPAWN_TIMEOUT = 30.0
 _INT = struct.Struct("i")
+_SIZE = struct.Struct("H")
 
 
 class ForkServerGone(Exception):
@@ -65,17 +71,33 @@ def forget_connections() -> None:
 
 
 class ChildProcess:
-    """A child of the fork server, with the part of ``multiprocessing.Process`` the worker uses."""
+    """A child of the fork server, with the part of ``multiprocessing.Process`` the worker uses.
 
-    def __init__(self, pid: int, sentinel: int) -> None:
-        self.pid = pid
+    The fork server writes two numbers to the child's status pipe: its pid once forked, its exit
+    code once reaped. The supervisor does not wait for the first: tasks can be sent to the child's
+    pipe before the child exists.
+    """
+
+    def __init__(self, sentinel: int) -> None:
+        # Readable when there is news: the pid, then the exit code, or end-of-file if the fork
+        # server is gone (with it, the child: it dies with its parent).
         self.sentinel = sentinel
+        os.set_blocking(sentinel, False)  # is_alive() is one read, not a wait
+        self._pid: int | None = None
         self.exitcode: int | None = None
         self._exited = False
+        self._unread = b""
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid (waiting for the fork server to tell it), or None if it never ran."""
+        deadline = time.monotonic() + SPAWN_TIMEOUT
+        while self._pid is None and not self._exited and time.monotonic() < deadline:
+            self._read(deadline - time.monotonic())
+        return self._pid
 
     def is_alive(self) -> bool:
-        if not self._exited:
-            self._exited = bool(wait([self.sentinel], 0))
+        self._read(0)
         return not self._exited
 
     def join(self, timeout: float | None = None) -> None:
@@ -83,19 +105,41 @@ class ChildProcess:
 
         The exit code stays None if the fork server died first (it killed the child with it).
         """
-        if self.is_alive() and not wait([self.sentinel], timeout):
-            return
-        self._exited = True
-        if self.exitcode is None:
-            with contextlib.suppress(OSError):
-                data = os.read(self.sentinel, _INT.size)
-                if len(data) == _INT.size:
-                    (self.exitcode,) = _INT.unpack(data)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._exited:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0)
+            if not self._read(left) and left == 0:
+                return
+
+    def _read(self, timeout: float | None) -> bool:
+        """Take in what the fork server wrote, waiting up to ``timeout``; False if nothing came."""
+        if self._exited or (timeout != 0 and not wait([self.sentinel], timeout)):
+            return False
+        try:
+            data = os.read(self.sentinel, 2 * _INT.size)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            self._exited = True
+            return True
+        self._unread += data
+        while len(self._unread) >= _INT.size:
+            (number,) = _INT.unpack(self._unread[: _INT.size])
+            self._unread = self._unread[_INT.size :]
+            if self._pid is None:
+                self._pid = number
+            else:
+                self.exitcode = number
+                self._exited = True
+        return True
 
     def kill(self) -> None:
-        if self.is_alive():
+        pid = self.pid
+        if pid is not None and self.is_alive():
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -130,7 +174,10 @@ class ForkServer:
         return cls(pid, ours)
 
     def spawn(self, log_fd: int) -> tuple[ChildProcess, Connection]:
-        """Fork a child; return it and the supervisor's end of its pipe. Raise ForkServerGone."""
+        """Ask for a child; return it and the supervisor's end of its pipe. Raise ForkServerGone.
+
+        Returns at once: the child is forked meanwhile, and reads its pipe when it is ready.
+        """
         ours, theirs = socket.socketpair()
         sentinel, status = os.pipe()
         try:
@@ -143,13 +190,13 @@ class ForkServer:
         finally:
             theirs.close()
             os.close(status)
-        data = os.read(sentinel, _INT.size) if wait([sentinel], SPAWN_TIMEOUT) else b""
-        if len(data) != _INT.size:
-            ours.close()
-            os.close(sentinel)
-            raise ForkServerGone("the fork server did not fork a child")
-        (pid,) = _INT.unpack(data)
-        return ChildProcess(pid, sentinel), Connection(ours.detach())
+        return ChildProcess(sentinel), Connection(ours.detach())
+
+    def preload(self, module: str) -> None:
+        """Have the server import ``module``, so that its children do not each import it."""
+        name = module.encode()
+        with contextlib.suppress(OSError):  # gone: the next spawn says so
+            self.sock.sendall(b"i" + _SIZE.pack(len(name)) + name)
 
     def alive(self) -> bool:
         try:
@@ -181,6 +228,10 @@ def _serve(sock: socket.socket, target: Callable[[Connection, int, int], None]) 
                 data, fds, _, _ = socket.recv_fds(sock, 1, 3)
                 if not data:
                     return
+                if data == b"i":
+                    (size,) = _SIZE.unpack(_recv_exactly(sock, _SIZE.size))
+                    _preload(_recv_exactly(sock, size).decode())
+                    continue
                 conn_fd, status, log_fd = fds
                 try:
                     inherited = [
@@ -205,6 +256,26 @@ def _serve(sock: socket.socket, target: Callable[[Connection, int, int], None]) 
                 with contextlib.suppress(OSError):  # the supervisor may have stopped caring
                     os.write(status, _INT.pack(os.waitstatus_to_exitcode(wait_status)))
                 os.close(status)
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise EOFError("the supervisor closed the socket mid-message")
+        data += chunk
+    return data
+
+
+def _preload(module: str) -> None:
+    """Import a task's module here, once: every child forked afterwards has it already."""
+    try:
+        importlib.import_module(module)
+    except BaseException:
+        # The child that runs the task imports it again, and reports the error properly.
+        logger.debug("could not preload %s", module, exc_info=True)
+    gc.freeze()
 
 
 def _fork(

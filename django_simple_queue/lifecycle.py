@@ -8,6 +8,7 @@ each other's work.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import uuid
@@ -74,11 +75,16 @@ def claim(
     return list(Task.objects.filter(id__in=ids, claim_token=token).order_by("-priority", "created"))
 
 
-def _claim_sql() -> tuple[str, list[str]]:
-    """The one-statement claim: lock ready rows (skipping locked ones), mark them, return them."""
+@functools.cache
+def _claim_sql(known: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
+    """The one-statement claim: lock ready rows (skipping locked ones), mark them, return them.
+
+    It returns only the columns not in ``known`` (set by the claim to values known beforehand):
+    parsing those back would cost more than the rest of the row.
+    """
     table = Task._meta.db_table
-    columns = [f.column for f in Task._meta.concrete_fields]
-    returning = ", ".join(f't."{c}"' for c in columns)
+    fields = [f for f in Task._meta.concrete_fields if f.attname not in known]
+    returning = ", ".join(f't."{f.column}"' for f in fields)
     sql = f"""
         UPDATE "{table}" AS t SET
             status = {Task.PROGRESS}, claim_token = %(token)b, worker_id = %(worker)b, worker_pid = %(pid)b,
@@ -94,7 +100,7 @@ def _claim_sql() -> tuple[str, list[str]]:
         )
         RETURNING {returning}
     """
-    return sql, [f.attname for f in Task._meta.concrete_fields]
+    return sql, [f.attname for f in fields]
 
 
 def _claim_postgresql(
@@ -105,7 +111,9 @@ def _claim_postgresql(
     pid: int | None,
     now: datetime,
 ) -> list[Task]:
-    sql, attnames = _claim_sql()
+    known = _claim_changes(token, worker_id, pid, now)
+    del known["attempts"]  # the one change computed by the database
+    sql, attnames = _claim_sql(frozenset(known))
     params: dict[str, Any] = {
         "token": token,
         "worker": worker_id,
@@ -121,7 +129,11 @@ def _claim_postgresql(
         rows = cursor.fetchall()
     # The ORM's converters (JSON fields) still apply: from_db after the backend's own conversion.
     converters = _row_converters(attnames)
-    tasks = [Task.from_db(connection.alias, attnames, _convert(row, converters)) for row in rows]
+    tasks = []
+    for row in rows:
+        values = dict(zip(attnames, _convert(row, converters), strict=True))
+        values.update(known)
+        tasks.append(Task.from_db(connection.alias, _ATTNAMES, [values[n] for n in _ATTNAMES]))
     tasks.sort(key=lambda task: (-task.priority, task.created))
     return tasks
 
@@ -151,6 +163,9 @@ def _convert(row: Sequence[Any], converters: list[tuple[int, Any]]) -> list[Any]
     for i, convert in converters:
         values[i] = convert(values[i], None, connection)
     return values
+
+
+_ATTNAMES = [f.attname for f in Task._meta.concrete_fields]
 
 
 def _claim_changes(

@@ -28,7 +28,7 @@ from django_simple_queue.models import Task
 
 # Tasks a reused child may hold at once while tasks are short: one running, the rest waiting in its
 # pipe, so that it never waits for the supervisor between two tasks.
-QUEUE_DEPTH = 16
+QUEUE_DEPTH = 32
 
 
 class PipeSink:

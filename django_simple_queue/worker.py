@@ -37,6 +37,8 @@ FLUSH_INTERVAL = 0.25
 # Claim more tasks than there are free children (and queue one behind a running one) only while
 # tasks take less than this: a short task held back costs little, a long one would starve others.
 PREFETCH_MAX_DURATION = 0.05
+# Outcomes received while children are busy wait up to this long (seconds), to be written together.
+RECORD_DELAY = 0.01
 # While children hold queues of short tasks, their outcomes are collected this often (seconds)
 # instead of waking the supervisor for every one.
 BATCH_TICK = 0.004
@@ -88,6 +90,8 @@ class Worker:
         self.heartbeat_interval = float(conf.get("HEARTBEAT_INTERVAL"))
         self.grace = float(conf.get("SHUTDOWN_GRACE"))
         self.say = say or (lambda line: None)
+        # Per-task lines cost time at thousands of tasks a second: built only to be shown.
+        self.verbose = say is not None
         self.name = worker_name()
         self.children: list[Child] = []
         self.claimed = 0
@@ -103,6 +107,7 @@ class Worker:
         # database is away), and tasks stopped by the shutdown, to be put back in the queue.
         self.backlog: deque[Task] = deque()
         self.results: list[tuple[Task, Outcome, float]] = []
+        self.results_since = 0.0
         self.releases: list[Task] = []
         self.typical_duration: float | None = None
         self.stale_after = float(conf.get("STALE_AFTER"))
@@ -268,8 +273,9 @@ class Worker:
         if batching:
             timeout = min(timeout, BATCH_TICK)
         # Never sleep through a heartbeat: claims are refreshed every HEARTBEAT_INTERVAL.
-        next_beat = self.last["heartbeat"] + self.heartbeat_interval - time.monotonic()
-        ready = wait(self._waitables(), timeout=max(min(timeout, next_beat), 0.0))
+        next_beat = self.last["heartbeat"] + self.heartbeat_interval
+        wake = min(next_beat, self._record_due()) - time.monotonic()
+        ready = wait(self._waitables(), timeout=max(min(timeout, wake), 0.0))
         for child in list(self.children):
             if child.conn in ready or child.process.sentinel in ready or (batching and child.busy):
                 self._receive(child)
@@ -334,8 +340,9 @@ class Worker:
         if self._prefetching():
             ahead = max(2 * self.concurrency, 8)
             target = self.concurrency * self._depth() + ahead
-            # Claim in batches: wait until half of what is held ahead has been used.
-            free = target - held if held <= target - ahead // 2 else 0
+            # Claim in large batches (a statement's cost is mostly per statement, not per row):
+            # wait until half of the target has been used.
+            free = target - held if held <= target // 2 else 0
         else:
             free = self.concurrency - held
         if self.max_tasks is not None:
@@ -358,10 +365,14 @@ class Worker:
                 self.stopping_since = time.monotonic()
             return 0
         for task in tasks:
+            self._preload(task.task)
             self.claimed += 1
             self.buffers[task.id] = []
             self.output_sizes[task.id] = 0
-            self.say(f"claimed {task.id} {task.task} (attempt {task.attempts}/{task.max_attempts})")
+            if self.verbose:
+                self.say(
+                    f"claimed {task.id} {task.task} (attempt {task.attempts}/{task.max_attempts})"
+                )
         self.backlog.extend(tasks)
         self._dispatch()
         return len(tasks)
@@ -404,6 +415,21 @@ class Worker:
         self.forkserver = pool.start_fork_server(
             self.max_tasks_per_child, conf.get_max_output_size()
         )
+        self.preloaded: set[str] = set()
+
+    def _preload(self, path: str) -> None:
+        """Import a task's module in the fork server once, instead of in every child."""
+        if (
+            os.environ.get("NOPRE")
+            or self.forkserver is None
+            or path in self.preloaded
+            or not conf.is_task_allowed(path)
+        ):
+            return
+        self.preloaded.add(path)
+        module = path.rpartition(".")[0]
+        if module:
+            self.forkserver.preload(module)
 
     def _spawn(self) -> Child:
         if self.forkserver is not None and not self.forkserver.alive():
@@ -490,12 +516,25 @@ class Worker:
             self.typical_duration = duration
         else:
             self.typical_duration = 0.8 * self.typical_duration + 0.2 * duration
+        if not self.results:
+            self.results_since = time.monotonic()
         self.results.append((task, outcome, duration))
 
     def _record(self) -> None:
-        """Write the outcomes received this tick, in one statement, unless the database is away."""
-        if self.db_lost_since is None:
-            self._write_outcomes()
+        """Write the outcomes received, in one statement, unless the database is away.
+
+        While children are busy, outcomes wait up to RECORD_DELAY to be written together: one
+        statement for many costs about what one for a single task does.
+        """
+        if self.db_lost_since is not None:
+            return
+        waiting = self._busy() and not self.releases and self.stopping_since is None
+        if waiting and time.monotonic() < self._record_due():
+            return
+        self._write_outcomes()
+
+    def _record_due(self) -> float:
+        return self.results_since + RECORD_DELAY if self.results else float("inf")
 
     def _write_outcomes(self) -> None:
         """Write what is kept; on a database error, all of it stays for the next try."""
@@ -517,6 +556,9 @@ class Worker:
         del self.results[: len(results)]
         for (task, _, duration), status in zip(results, statuses, strict=True):
             self.finished += 1
+            self._forget(task)
+            if not self.verbose:
+                continue
             if status is None:
                 label = f"lost its claim in {duration:.2f}s"
             elif status == Task.QUEUED:  # the attempt failed and another is due
@@ -524,7 +566,6 @@ class Worker:
             else:
                 label = f"{dict(Task.STATUS_CHOICES)[status]} in {duration:.2f}s"
             self.say(f"finished {task.id} {task.task}: {label}")
-            self._forget(task)
 
     def _forget(self, task: Task) -> None:
         self.buffers.pop(task.id, None)

@@ -44,9 +44,8 @@ class Command(BaseCommand):
         quiet = options["verbosity"] == 0
 
         def say(line: str) -> None:
-            if not quiet:
-                self.stdout.write(line)
-                self.stdout.flush()
+            self.stdout.write(line)
+            self.stdout.flush()
 
         for warning in worker_warnings(options["concurrency"]):
             if warning.id not in settings.SILENCED_SYSTEM_CHECKS:
@@ -58,6 +57,6 @@ class Command(BaseCommand):
             max_tasks=options["max_tasks"],
             burst=options["burst"],
             poll_interval=options["poll_interval"],
-            say=say,
+            say=None if quiet else say,
         )
         worker.run()
