@@ -5,8 +5,8 @@
 Uses PostgreSQL when PGHOST is set (PGPORT, PGUSER, PGDATABASE as libpq reads them), else a
 temporary SQLite file. Prints resident memory (RSS) of the worker's supervisor after it has run
 the tasks, of a bare process with the same settings and an open connection, their ratio, and the
-unique memory (USS) of each idle child, which is what a child costs beyond what it shares with the
-supervisor.
+unique memory (USS) of the fork server and of each idle child, which is what each costs beyond
+the pages it shares with the supervisor.
 """
 
 from __future__ import annotations
@@ -119,7 +119,9 @@ def measure_worker(env: dict[str, str], tasks: int, concurrency: int) -> tuple[i
         else:
             raise SystemExit("the worker did not finish the tasks in 300 s")
         time.sleep(1)  # let the last outcomes land and the loop go idle
-        return kib(worker.pid), [uss(child) for child in children_of(worker.pid)]
+        # The supervisor's one child is its fork server; the task children are the fork server's.
+        (server,) = children_of(worker.pid)
+        return kib(worker.pid), uss(server), [uss(child) for child in children_of(server)]
     finally:
         worker.terminate()
         worker.wait(timeout=60)
@@ -144,11 +146,12 @@ def main() -> None:
             PYTHONPATH=os.pathsep.join([tmp, str(ROOT), os.environ.get("PYTHONPATH", "")]),
         )
         run(env, "-m", "django", "migrate", "-v", "0")
-        bare, supervisor, child_uss = [], [], []
+        bare, supervisor, server_uss, child_uss = [], [], [], []
         for _ in range(options.rounds):
             bare.append(int(run(env, "-c", BARE).stdout))
-            rss, children = measure_worker(env, options.tasks, options.concurrency)
+            rss, server, children = measure_worker(env, options.tasks, options.concurrency)
             supervisor.append(rss)
+            server_uss.append(server)
             child_uss.extend(children)
 
     engine = "PostgreSQL" if os.environ.get("PGHOST") else "SQLite"
@@ -160,6 +163,9 @@ def main() -> None:
     print(f"{'process':<44}{'MiB':>8}")
     print(f"{'bare django.setup() + open connection (RSS)':<44}{bare_mib:>8.1f}")
     print(f"{'task_worker supervisor after its tasks (RSS)':<44}{supervisor_mib:>8.1f}")
+    print(
+        f"{'fork server, unique memory (USS, median)':<44}{statistics.median(server_uss) / 1024:>8.1f}"
+    )
     print(
         f"{'idle child, unique memory (USS, median)':<44}{statistics.median(child_uss) / 1024:>8.1f}"
     )

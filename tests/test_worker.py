@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -284,3 +285,26 @@ def test_children_inherit_no_database_connection_and_can_use_the_orm(run_worker)
     orm_task = Task.objects.get(id=orm)
     assert orm_task.status == Task.COMPLETED, orm_task.error
     assert orm_task.output == "2"
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree in /proc")
+def test_worker_survives_the_loss_of_its_fork_server(start_worker):
+    """kill -9 of the fork server: its children die with it, their tasks fail, work goes on."""
+    doomed = create_task("tests.tasks.sleep", {"seconds": 60})
+    worker = start_worker("-v", "2")
+    wait_for(lambda: Task.objects.get(id=doomed).status == Task.PROGRESS)
+    (server,) = _children(worker.pid)
+    wait_for(lambda: _children(server))  # the child running the task
+    os.kill(server, signal.SIGKILL)
+
+    wait_for(lambda: Task.objects.get(id=doomed).status == Task.FAILED)
+    assert "was killed with the worker's fork server" in Task.objects.get(id=doomed).error
+    after = create_task("tests.tasks.add", {"a": 1, "b": 2})
+    wait_for(lambda: Task.objects.get(id=after).status == Task.COMPLETED)
+    assert worker.poll() is None, "the worker went on"
+    (new_server,) = _children(worker.pid)
+    assert new_server != server
