@@ -13,6 +13,7 @@ import functools
 import operator
 import os
 import pickle
+import signal
 import tempfile
 import time
 from collections import deque
@@ -185,6 +186,21 @@ class Child:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
 
+    def death_outcome(self) -> Outcome:
+        """The outcome of the task this child was running when it died."""
+        if self.stop_reason == "timeout":
+            timeout = int(self.deadline - self.started) if self.deadline else None
+            return Outcome(
+                ok=False,
+                timed_out=True,
+                error=f"Task timed out after {timeout} seconds",
+                exception=TimeoutError(f"Task exceeded {timeout}s timeout"),
+            )
+        if self.stop_reason == "cancel":
+            return Outcome(ok=False, cancelled=True, error="Cancelled while running.")
+        how = _exit_description(self.process.exitcode)
+        return Outcome(ok=False, error=f"The task's process {how} before the task finished.")
+
     def read_log(self, limit: int) -> str | None:
         return execution.read_log(self.log_path, limit)
 
@@ -193,6 +209,32 @@ class Child:
             self.conn.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.log_path)
+
+
+def _exit_description(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "was killed with the worker's fork server"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"was killed by {name}"
+    return f"exited with code {exitcode}"
+
+
+def stop_all(children: list[Child]) -> None:
+    """Ask every child to exit after its task; kill those still running after two seconds."""
+    for child in children:
+        with contextlib.suppress(OSError):
+            child.conn.send(None)
+    deadline = time.monotonic() + 2
+    for child in children:
+        child.process.join(max(deadline - time.monotonic(), 0))
+        if child.process.is_alive():
+            child.process.kill()
+            child.process.join()
+        child.close()
 
 
 def start_fork_server(max_tasks: int, log_limit: int) -> forkserver.ForkServer:

@@ -28,6 +28,7 @@ from django_simple_queue.forkserver import ForkServer
 from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
 from django_simple_queue.pool import Child
+from django_simple_queue.recorder import Recorder
 
 __all__ = ["ManagedEventLoop", "Worker", "execute_task"]
 
@@ -37,8 +38,6 @@ FLUSH_INTERVAL = 0.25
 # Claim more tasks than there are free children (and queue one behind a running one) only while
 # tasks take less than this: a short task held back costs little, a long one would starve others.
 PREFETCH_MAX_DURATION = 0.05
-# Outcomes received while children are busy wait up to this long (seconds), to be written together.
-RECORD_DELAY = 0.01
 # While children hold queues of short tasks, their outcomes are collected this often (seconds)
 # instead of waking the supervisor for every one.
 BATCH_TICK = 0.004
@@ -53,18 +52,6 @@ MAX_RECONNECT_DELAY = 5.0
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _exit_description(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "was killed with the worker's fork server"
-    if exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        return f"was killed by {name}"
-    return f"exited with code {exitcode}"
 
 
 class Worker:
@@ -92,23 +79,17 @@ class Worker:
         self.say = say or (lambda line: None)
         # Per-task lines cost time at thousands of tasks a second: built only to be shown.
         self.verbose = say is not None
+        self.recorder = Recorder(say)
         self.name = worker_name()
         self.children: list[Child] = []
         self.claimed = 0
-        self.finished = 0
         self.stopping_since: float | None = None
         self.stop_now = False
-        self.buffers: dict[uuid.UUID, list[Any]] = {}
-        self.output_sizes: dict[uuid.UUID, int] = {}
         self.last = {"flush": 0.0, "heartbeat": 0.0, "cancel": 0.0, "status": time.monotonic()}
         self.listener: listen.Listener | None = None
         self.forkserver: ForkServer | None = None
-        # Claimed tasks not yet sent to a child, and outcomes not yet written (kept while the
-        # database is away), and tasks stopped by the shutdown, to be put back in the queue.
+        # Claimed tasks not yet sent to a child.
         self.backlog: deque[Task] = deque()
-        self.results: list[tuple[Task, Outcome, float]] = []
-        self.results_since = 0.0
-        self.releases: list[Task] = []
         self.typical_duration: float | None = None
         self.stale_after = float(conf.get("STALE_AFTER"))
         self.db_lost_since: float | None = None
@@ -150,14 +131,14 @@ class Worker:
                 self.forkserver.close()
             if self.listener is not None:
                 self.listener.close()
-            if self.results or self.releases:
+            if self.recorder.pending:
                 logger.warning(
                     "exiting with %d outcomes unwritten; their tasks are rescued after STALE_AFTER",
-                    len(self.results) + len(self.releases),
+                    self.recorder.pending,
                 )
             with contextlib.suppress(DatabaseError):
                 connections.close_all()
-        self.say(f"worker {self.name} stopped: {self.finished} tasks finished")
+        self.say(f"worker {self.name} stopped: {self.recorder.finished} tasks finished")
         return 0
 
     def _install_signal_handlers(self) -> None:
@@ -181,20 +162,20 @@ class Worker:
         tasks = list(self.backlog)
         for child in self.children:
             tasks += child.queue
-        return tasks + [task for task, _, _ in self.results] + self.releases
+        return tasks + self.recorder.tasks()
 
     def _should_exit(self) -> bool:
         if self._busy():
             return False
         stopping = self.stopping_since is not None or self.stop_now
-        if self.results or self.releases or self.backlog:
+        if self.recorder.pending or self.backlog:
             if self.db_lost_since is None:
                 return False
             # Wait for the database to come back, up to the grace period of a stop.
             return stopping and (self.stop_now or self._grace_over(time.monotonic()))
         if stopping:
             return True
-        return self.max_tasks is not None and self.finished >= self.max_tasks
+        return self.max_tasks is not None and self.recorder.finished >= self.max_tasks
 
     def _grace_over(self, now: float) -> bool:
         return self.stopping_since is not None and now - self.stopping_since >= self.grace
@@ -250,8 +231,8 @@ class Worker:
         self._heartbeat_claims()
         # A claim whose commit we did not hear of was never started: back to the queue.
         returned = lifecycle.release_unknown(self.name, self._held())
-        written = len(self.results) + len(self.releases)
-        self._write_outcomes()
+        written = self.recorder.pending
+        self.recorder.write()
         logger.info(
             "database back after %.1fs: %d outcomes written, %d unstarted claims returned",
             time.monotonic() - self.db_lost_since,
@@ -274,7 +255,7 @@ class Worker:
             timeout = min(timeout, BATCH_TICK)
         # Never sleep through a heartbeat: claims are refreshed every HEARTBEAT_INTERVAL.
         next_beat = self.last["heartbeat"] + self.heartbeat_interval
-        wake = min(next_beat, self._record_due()) - time.monotonic()
+        wake = min(next_beat, self.recorder.due()) - time.monotonic()
         ready = wait(self._waitables(), timeout=max(min(timeout, wake), 0.0))
         for child in list(self.children):
             if child.conn in ready or child.process.sentinel in ready or (batching and child.busy):
@@ -301,7 +282,7 @@ class Worker:
             self._heartbeat()
         if now - self.last["status"] >= STATUS_LINE_INTERVAL:
             self.last["status"] = now
-            self.say(f"alive: {len(self._busy())} running, {self.finished} finished")
+            self.say(f"alive: {len(self._busy())} running, {self.recorder.finished} finished")
 
     def _batching(self) -> bool:
         """Children hold queues of short tasks: read their pipes every BATCH_TICK, not per message."""
@@ -367,8 +348,7 @@ class Worker:
         for task in tasks:
             self._preload(task.task)
             self.claimed += 1
-            self.buffers[task.id] = []
-            self.output_sizes[task.id] = 0
+            self.recorder.track(task)
             if self.verbose:
                 self.say(
                     f"claimed {task.id} {task.task} (attempt {task.attempts}/{task.max_attempts})"
@@ -464,9 +444,9 @@ class Worker:
             except (EOFError, OSError):
                 break
             if kind == "output":
-                self._buffer_output(child.task, payload)
+                self.recorder.output(child.task, payload)
             elif kind == "progress":
-                self.buffers[child.task.id].append(("progress", payload))
+                self.recorder.progress(child.task, payload)
             elif kind == "done":
                 self._complete(child, payload)
         if not child.process.is_alive():
@@ -474,121 +454,42 @@ class Worker:
             if child.task is not None:
                 # Tasks queued behind the lost one never started: another child runs them.
                 self.backlog.extendleft(reversed(child.waiting()))
-                outcome = self._death_outcome(child)
+                outcome = child.death_outcome()
                 outcome.log = child.read_log(conf.get_max_output_size())
                 self._complete(child, outcome)
             child.close()
             self.children.remove(child)
-
-    def _buffer_output(self, task: Task, text: str) -> None:
-        limit = conf.get_max_output_size()
-        size = self.output_sizes[task.id]
-        if size > limit:
-            return
-        data = text.encode()
-        if size + len(data) > limit:
-            text = lifecycle.truncate(text, max(limit - size, 0))
-        self.output_sizes[task.id] = size + len(data)
-        self.buffers[task.id].append(("output", text))
-
-    def _death_outcome(self, child: Child) -> Outcome:
-        timeout = int(child.deadline - child.started) if child.deadline else None
-        how = _exit_description(child.process.exitcode)
-        if child.stop_reason == "timeout":
-            return Outcome(
-                ok=False,
-                timed_out=True,
-                error=f"Task timed out after {timeout} seconds",
-                exception=TimeoutError(f"Task exceeded {timeout}s timeout"),
-            )
-        if child.stop_reason == "cancel":
-            return Outcome(ok=False, cancelled=True, error="Cancelled while running.")
-        return Outcome(ok=False, error=f"The task's process {how} before the task finished.")
 
     def _complete(self, child: Child, outcome: Outcome) -> None:
         stop_reason = child.stop_reason
         duration = time.monotonic() - child.started
         task = child.finished_one()
         if stop_reason == "shutdown":
-            self.releases.append(task)
+            self.recorder.release(task)
             return
         if self.typical_duration is None:
             self.typical_duration = duration
         else:
             self.typical_duration = 0.8 * self.typical_duration + 0.2 * duration
-        if not self.results:
-            self.results_since = time.monotonic()
-        self.results.append((task, outcome, duration))
+        self.recorder.outcome(task, outcome, duration)
 
     def _record(self) -> None:
-        """Write the outcomes received, in one statement, unless the database is away.
+        """Write the outcomes received, unless the database is away.
 
-        While children are busy, outcomes wait up to RECORD_DELAY to be written together: one
-        statement for many costs about what one for a single task does.
+        While children are busy, outcomes wait up to RECORD_DELAY to be written together.
         """
         if self.db_lost_since is not None:
             return
-        waiting = self._busy() and not self.releases and self.stopping_since is None
-        if waiting and time.monotonic() < self._record_due():
+        waiting = self._busy() and not self.recorder.releases and self.stopping_since is None
+        if waiting and time.monotonic() < self.recorder.due():
             return
-        self._write_outcomes()
-
-    def _record_due(self) -> float:
-        return self.results_since + RECORD_DELAY if self.results else float("inf")
-
-    def _write_outcomes(self) -> None:
-        """Write what is kept; on a database error, all of it stays for the next try."""
-        if self.releases:
-            for task in self.releases:
-                self._flush_task(task)
-            lifecycle.release(self.releases)
-            for task in self.releases:
-                self.say(f"released {task.id} back to the queue")
-                self._forget(task)
-            self.releases = []
-        if not self.results:
-            return
-        results = list(self.results)
-        for task, _, _ in results:
-            self._flush_task(task)
-        # Fenced by claim tokens: nothing is written for a task that was rescued meanwhile.
-        statuses = lifecycle.finish_many([(task, outcome) for task, outcome, _ in results])
-        del self.results[: len(results)]
-        for (task, _, duration), status in zip(results, statuses, strict=True):
-            self.finished += 1
-            self._forget(task)
-            if not self.verbose:
-                continue
-            if status is None:
-                label = f"lost its claim in {duration:.2f}s"
-            elif status == Task.QUEUED:  # the attempt failed and another is due
-                label = f"Failed in {duration:.2f}s, retry queued"
-            else:
-                label = f"{dict(Task.STATUS_CHOICES)[status]} in {duration:.2f}s"
-            self.say(f"finished {task.id} {task.task}: {label}")
-
-    def _forget(self, task: Task) -> None:
-        self.buffers.pop(task.id, None)
-        self.output_sizes.pop(task.id, None)
+        self.recorder.write()
 
     # -- periodic work ---------------------------------------------------------------------
 
-    def _flush_task(self, task: Task) -> None:
-        items = self.buffers.get(task.id)
-        if not items:
-            return
-        text = "".join(payload for kind, payload in items if kind == "output")
-        reports = [payload for kind, payload in items if kind == "progress"]
-        value, message = reports[-1] if reports else (None, None)
-        lifecycle.append_output(task, text, progress=value, message=message)
-        # Only once written: output streamed while the database was away is not lost.
-        items.clear()
-
     def _flush(self) -> None:
         self.last["flush"] = time.monotonic()
-        for child in self._busy():
-            assert child.task is not None
-            self._flush_task(child.task)
+        self.recorder.flush_all(child.task for child in self._busy() if child.task is not None)
 
     def _check_cancels(self) -> None:
         tasks = [child.task for child in self._busy() if child.task is not None]
@@ -627,16 +528,7 @@ class Worker:
                 child.stop_task("timeout")
 
     def _shutdown_children(self) -> None:
-        for child in self.children:
-            with contextlib.suppress(OSError):
-                child.conn.send(None)
-        deadline = time.monotonic() + 2
-        for child in self.children:
-            child.process.join(max(deadline - time.monotonic(), 0))
-            if child.process.is_alive():
-                child.process.kill()
-                child.process.join()
-            child.close()
+        pool.stop_all(self.children)
         self.children = []
 
 
