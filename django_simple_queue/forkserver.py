@@ -19,6 +19,7 @@ import gc
 import importlib
 import logging
 import os
+import select
 import signal
 import socket
 import struct
@@ -82,7 +83,9 @@ class ChildProcess:
         # Readable when there is news: the pid, then the exit code, or end-of-file if the fork
         # server is gone (with it, the child: it dies with its parent).
         self.sentinel = sentinel
-        os.set_blocking(sentinel, False)  # is_alive() is one read, not a wait
+        # is_alive() is called often: one poll() on a poll object kept for it, nothing built.
+        self._poll = select.poll()
+        self._poll.register(sentinel, select.POLLIN)
         self._pid: int | None = None
         self.exitcode: int | None = None
         self._exited = False
@@ -113,12 +116,10 @@ class ChildProcess:
 
     def _read(self, timeout: float | None) -> bool:
         """Take in what the fork server wrote, waiting up to ``timeout``; False if nothing came."""
-        if self._exited or (timeout != 0 and not wait([self.sentinel], timeout)):
+        if self._exited or not self._poll.poll(None if timeout is None else timeout * 1000):
             return False
         try:
             data = os.read(self.sentinel, 2 * _INT.size)
-        except BlockingIOError:
-            return False
         except OSError:
             data = b""
         if not data:
@@ -158,18 +159,13 @@ class ForkServer:
         """Fork the server; each child runs ``target(conn, fork_server_pid, log_fd)``."""
         ours, theirs = socket.socketpair()
         supervisor = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                ours.close()
-                die_with_parent(supervisor)
-                _serve(theirs, target)
-                code = 0
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                os._exit(code)
+
+        def serve() -> None:
+            ours.close()
+            die_with_parent(supervisor)
+            _serve(theirs, target)
+
+        pid = _fork(serve)
         theirs.close()
         return cls(pid, ours)
 
@@ -233,14 +229,10 @@ def _serve(sock: socket.socket, target: Callable[[Connection, int, int], None]) 
                     _preload(_recv_exactly(sock, size).decode())
                     continue
                 conn_fd, status, log_fd = fds
+                # What the child must not keep: this socket, and the pipes of the other children.
+                others = [sock.fileno(), status, *children, *(s for _, s in children.values())]
                 try:
-                    inherited = [
-                        sock.fileno(),
-                        status,
-                        *children,
-                        *(s for _, s in children.values()),
-                    ]
-                    pid, alive = _fork(target, conn_fd, log_fd, inherited)
+                    pid, alive = _fork_child(target, conn_fd, log_fd, others)
                 except OSError:
                     os.close(status)  # the supervisor reads end-of-file: no child
                 else:
@@ -278,26 +270,36 @@ def _preload(module: str) -> None:
     gc.freeze()
 
 
-def _fork(
+def _fork_child(
     target: Callable[[Connection, int, int], None], conn_fd: int, log_fd: int, close: list[int]
 ) -> tuple[int, int]:
     """Fork one child running ``target``; return its pid and the pipe end that tells it exited."""
     alive, held = os.pipe()
     server = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            for fd in [alive, *close]:
-                os.close(fd)
-            target(Connection(conn_fd), server, log_fd)
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-                sys.stderr.flush()
-            os._exit(code)
+
+    def run() -> None:
+        for fd in [alive, *close]:
+            os.close(fd)
+        target(Connection(conn_fd), server, log_fd)
+
+    pid = _fork(run)
     os.close(held)
     return pid, alive
+
+
+def _fork(body: Callable[[], None]) -> int:
+    """Fork; the child runs ``body`` and exits (status 1 if it raised). Return the child's pid."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        body()
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)

@@ -1,9 +1,9 @@
-"""The worker's child processes: forked after Django is set up, reused for several tasks.
+"""The worker's child processes: forked by its fork server, reused for several tasks.
 
-The supervisor sends a child a task (as plain field values) over a pipe, and may queue one more
-behind it; the child runs them in order with ``execution.run``, streams output and progress back,
-and reports each outcome with its captured log. A child that
-crashes, is killed, or outlives its supervisor takes nothing else down with it.
+The supervisor sends a child tasks (as plain field values) over a pipe, several at once while
+tasks are short; the child runs them in order with ``execution.run``, streams output and progress
+back, and reports each outcome with its captured log. A child that crashes, is killed, or outlives
+its supervisor takes nothing else down with it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import functools
 import operator
 import os
 import pickle
+import select
 import signal
 import tempfile
 import time
@@ -122,6 +123,8 @@ class Child:
     # Why the supervisor is stopping this child's task: "timeout", "cancel", "shutdown" or "lost".
     stop_reason: str | None = None
     timeouts: dict[Any, int | None] = field(default_factory=dict)
+    # Its pipe is broken: it died, and is sent nothing more until its death is handled.
+    gone: bool = False
 
     @property
     def task(self) -> Task | None:
@@ -139,13 +142,21 @@ class Child:
 
     def room(self, depth: int = 1) -> int:
         """How many more tasks this child may be sent now, holding at most ``depth``."""
-        if self.stop_reason is not None or not self.process.is_alive():
+        if self.gone or self.stop_reason is not None or not self.process.is_alive():
             return 0
         left = self.max_tasks - self.runs if self.max_tasks > 0 else depth
         return max(min(depth - len(self.queue), left), 0)
 
-    def start(self, tasks: list[Task], timeouts: list[int | None]) -> None:
-        """Send ``tasks`` in one message; each starts when the ones before it are done."""
+    def start(self, tasks: list[Task], timeouts: list[int | None]) -> bool:
+        """Send ``tasks`` in one message; each starts when the ones before it are done.
+
+        False if the child is gone (it died since its sentinel was last read): nothing was sent.
+        """
+        try:
+            self.conn.send([task_message(task) for task in tasks])
+        except OSError:
+            self.gone = True
+            return False
         first = not self.queue
         for task, timeout in zip(tasks, timeouts, strict=True):
             self.queue.append(task)
@@ -153,7 +164,7 @@ class Child:
         self.runs += len(tasks)
         if first:
             self._begin(time.monotonic())
-        self.conn.send([task_message(task) for task in tasks])
+        return True
 
     def _begin(self, now: float) -> None:
         assert self.queue
@@ -209,6 +220,21 @@ class Child:
             self.conn.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.log_path)
+
+
+def wait(objects: list[Any], timeout: float) -> set[Any]:
+    """Those of ``objects`` (file descriptors or objects with ``fileno()``) ready to read.
+
+    Like ``multiprocessing.connection.wait``, for the worker's loop, which calls it several times
+    per task: one poll object and nothing else built.
+    """
+    poller = select.poll()
+    by_fd: dict[int, Any] = {}
+    for obj in objects:
+        fd = obj if isinstance(obj, int) else obj.fileno()
+        by_fd[fd] = obj
+        poller.register(fd, select.POLLIN)
+    return {by_fd[fd] for fd, _ in poller.poll(timeout * 1000)}
 
 
 def _exit_description(exitcode: int | None) -> str:

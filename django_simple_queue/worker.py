@@ -16,7 +16,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
 
@@ -216,7 +215,7 @@ class Worker:
         now = time.monotonic()
         self._enforce_stops(now)
         timeout = min(max(self.db_retry_at - now, 0.0), FLUSH_INTERVAL)
-        wait(self._waitables(), timeout=timeout)
+        pool.wait(self._waitables(), timeout)
         for child in list(self.children):
             self._receive(child)
         self._dispatch()
@@ -256,7 +255,7 @@ class Worker:
         # Never sleep through a heartbeat: claims are refreshed every HEARTBEAT_INTERVAL.
         next_beat = self.last["heartbeat"] + self.heartbeat_interval
         wake = min(next_beat, self.recorder.due()) - time.monotonic()
-        ready = wait(self._waitables(), timeout=max(min(timeout, wake), 0.0))
+        ready = pool.wait(self._waitables(), max(min(timeout, wake), 0.0))
         for child in list(self.children):
             if child.conn in ready or child.process.sentinel in ready or (batching and child.busy):
                 self._receive(child)
@@ -375,7 +374,9 @@ class Worker:
             share = max(1, len(self.backlog) // max(1, self._free_children()))
             count = min(child.room(self._depth()), share, len(self.backlog))
             tasks = [self.backlog.popleft() for _ in range(count)]
-            child.start(tasks, [task.timeout or conf.get_task_timeout() for task in tasks])
+            timeouts = [task.timeout or conf.get_task_timeout() for task in tasks]
+            if not child.start(tasks, timeouts):
+                self.backlog.extendleft(reversed(tasks))
 
     def _free_children(self) -> int:
         depth = self._depth()
