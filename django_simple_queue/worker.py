@@ -87,6 +87,8 @@ class Worker:
         self.last = {"flush": 0.0, "heartbeat": 0.0, "cancel": 0.0, "status": time.monotonic()}
         self.listener: listen.Listener | None = None
         self.forkserver: ForkServer | None = None
+        # Task paths whose module the fork server was asked to import.
+        self.preloaded: set[str] = set()
         # Claimed tasks not yet sent to a child.
         self.backlog: deque[Task] = deque()
         self.typical_duration: float | None = None
@@ -396,16 +398,11 @@ class Worker:
         self.forkserver = pool.start_fork_server(
             self.max_tasks_per_child, conf.get_max_output_size()
         )
-        self.preloaded: set[str] = set()
+        self.preloaded.clear()  # a new fork server has imported nothing yet
 
     def _preload(self, path: str) -> None:
         """Import a task's module in the fork server once, instead of in every child."""
-        if (
-            os.environ.get("NOPRE")
-            or self.forkserver is None
-            or path in self.preloaded
-            or not conf.is_task_allowed(path)
-        ):
+        if self.forkserver is None or path in self.preloaded or not conf.is_task_allowed(path):
             return
         self.preloaded.add(path)
         module = path.rpartition(".")[0]
