@@ -94,9 +94,7 @@ class ChildProcess:
     @property
     def pid(self) -> int | None:
         """The child's pid (waiting for the fork server to tell it), or None if it never ran."""
-        deadline = time.monotonic() + SPAWN_TIMEOUT
-        while self._pid is None and not self._exited and time.monotonic() < deadline:
-            self._read(deadline - time.monotonic())
+        self._read_until(lambda: self._pid is not None, SPAWN_TIMEOUT)
         return self._pid
 
     def is_alive(self) -> bool:
@@ -108,8 +106,12 @@ class ChildProcess:
 
         The exit code stays None if the fork server died first (it killed the child with it).
         """
+        self._read_until(lambda: False, timeout)
+
+    def _read_until(self, done: Callable[[], bool], timeout: float | None) -> None:
+        """Take in what the fork server writes until ``done()``, the exit, or ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._exited:
+        while not done() and not self._exited:
             left = None if deadline is None else max(deadline - time.monotonic(), 0)
             if not self._read(left) and left == 0:
                 return
