@@ -293,7 +293,8 @@ class Worker:
         items: list[Any] = []
         batching = self._batching()
         for child in self.children:
-            if not batching:
+            # A child with no task has nothing to say (a pipe closed at its exit reads as ready).
+            if child.busy and not batching:
                 items.append(child.conn)
             items.append(child.process.sentinel)
         if self.listener is not None:

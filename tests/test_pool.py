@@ -53,3 +53,19 @@ def test_child_process_whose_fork_server_is_gone_is_dead_with_no_exit_code():
     assert not child.process.is_alive()
     assert child.process.exitcode is None
     assert "killed with the worker's fork server" in child.death_outcome().error
+
+
+def test_the_worker_waits_only_on_pipes_of_children_with_tasks():
+    # The pipe of a child that has exited reads as ready until its exit is reported: waiting on it
+    # made the supervisor spin (45 turns of its loop per task with a fresh process per task).
+    from django_simple_queue.worker import Worker
+
+    worker = Worker()
+    (idle, _idle_end, _), (busy, _busy_end, _) = make_child(), make_child()
+    assert busy.start([TaskFactory.build()], [None])
+    worker.children = [idle, busy]
+
+    waitables = worker._waitables()
+    assert idle.conn not in waitables
+    assert idle.process.sentinel in waitables, "its exit still wakes the worker"
+    assert busy.conn in waitables
