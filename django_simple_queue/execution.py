@@ -23,7 +23,7 @@ from django_simple_queue.exceptions import (
     InvalidTaskPath,
     TaskNotAllowedError,
 )
-from django_simple_queue.lifecycle import Outcome, truncate
+from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
 
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -166,13 +166,3 @@ def capture(fd: int, *, os_level: bool) -> Iterator[None]:
             os.dup2(saved_fds[1], 2)
             os.close(saved_fds[0])
             os.close(saved_fds[1])
-
-
-def read_log(path: str, limit: int) -> str | None:
-    """The captured log in ``path``, cut at ``limit`` bytes with a visible marker."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read(limit + 1)
-    except FileNotFoundError:
-        return None
-    return truncate(data.decode("utf-8", "replace"), limit) if data else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import importlib
 import logging
@@ -27,7 +28,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 from django import db
@@ -44,11 +45,20 @@ class ForkServerGone(Exception):
     """The fork server could not fork a child, or has exited: start another."""
 
 
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, looked up once (in the fork server, for all its children); None if none."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
 def die_with_parent(parent_pid: int) -> None:
     """Ask Linux to kill this process when its parent dies, however the parent dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:
         os._exit(1)
 
@@ -214,15 +224,18 @@ def _serve(sock: socket.socket, target: Callable[[Connection, int, int], None]) 
     # Ctrl-C and a service manager's SIGTERM reach the whole process group; the supervisor decides.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _prctl()  # looked up here, once, rather than in every child
     forget_connections()
     # Objects that exist now are never freed here: the collector leaves their pages alone, and
     # children share those pages for as long as they only read them.
     gc.freeze()
     # For each child: the read end of a pipe only it holds open, and where its exit code goes.
     children: dict[int, tuple[int, int]] = {}
+    readable = select.poll()
+    readable.register(sock, select.POLLIN)
     while True:
-        for fd in wait([sock, *children]):
-            if fd is sock:
+        for fd, _ in readable.poll():
+            if fd == sock.fileno():
                 data, fds, _, _ = socket.recv_fds(sock, 1, 3)
                 if not data:
                     return
@@ -240,11 +253,12 @@ def _serve(sock: socket.socket, target: Callable[[Connection, int, int], None]) 
                 else:
                     os.write(status, _INT.pack(pid))
                     children[alive] = (pid, status)
+                    readable.register(alive, select.POLLIN)
                 os.close(conn_fd)
                 os.close(log_fd)
             else:
-                assert isinstance(fd, int)
                 pid, status = children.pop(fd)
+                readable.unregister(fd)
                 os.close(fd)
                 _, wait_status = os.waitpid(pid, 0)
                 with contextlib.suppress(OSError):  # the supervisor may have stopped caring
@@ -269,6 +283,8 @@ def _preload(module: str) -> None:
     except BaseException:
         # The child that runs the task imports it again, and reports the error properly.
         logger.debug("could not preload %s", module, exc_info=True)
+    # Children must not share a connection that the import may have opened.
+    forget_connections()
     gc.freeze()
 
 

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, BinaryIO
 
 from django import db
 
@@ -72,13 +72,15 @@ def task_message(task: Task) -> tuple[Any, ...]:
 def child_main(conn: Connection, parent_pid: int, fd: int, max_tasks: int, log_limit: int) -> None:
     """A child's life: run the tasks the supervisor sends, writing each one's log to ``fd``."""
     # SIGTERM and SIGINT stay ignored, as in the fork server: the supervisor decides what stops
-    # (it lets running tasks finish within SHUTDOWN_GRACE), not the child.
+    # (it lets running tasks finish within SHUTDOWN_GRACE), not the child. The fork server has no
+    # database connection for it to inherit.
     forkserver.die_with_parent(parent_pid)
-    forkserver.forget_connections()
     sink = PipeSink(conn)
+    readable = select.poll()
+    readable.register(conn.fileno(), select.POLLIN)
     done = 0
     while max_tasks <= 0 or done < max_tasks:
-        if not conn.poll(1.0):
+        if not readable.poll(1000):
             if os.getppid() != parent_pid:
                 os._exit(1)
             continue
@@ -113,7 +115,8 @@ def _read_back(fd: int, limit: int) -> str | None:
 class Child:
     process: forkserver.ChildProcess
     conn: Connection
-    log_path: str
+    # The file the child writes its tasks' logs to (it has no name: it goes with its last fd).
+    log: BinaryIO
     max_tasks: int
     runs: int = 0
     # Tasks sent to this child, in the order it runs them: the first one is running.
@@ -213,13 +216,13 @@ class Child:
         return Outcome(ok=False, error=f"The task's process {how} before the task finished.")
 
     def read_log(self, limit: int) -> str | None:
-        return execution.read_log(self.log_path, limit)
+        """What the child's current task has logged (read after the child died)."""
+        return _read_back(self.log.fileno(), limit)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.conn.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.log_path)
+        self.log.close()
 
 
 def wait(objects: list[Any], timeout: float) -> set[Any]:
@@ -271,12 +274,10 @@ def start_fork_server(max_tasks: int, log_limit: int) -> forkserver.ForkServer:
 
 def spawn(server: forkserver.ForkServer, max_tasks: int) -> Child:
     """A new child from ``server``, with a log file of its own. Raise ForkServerGone."""
-    fd, log_path = tempfile.mkstemp(prefix="dsq-", suffix=".log")
+    log = tempfile.TemporaryFile(prefix="dsq-", suffix=".log")  # noqa: SIM115 (Child.close)
     try:
-        process, conn = server.spawn(fd)
+        process, conn = server.spawn(log.fileno())
     except forkserver.ForkServerGone:
-        os.unlink(log_path)
+        log.close()
         raise
-    finally:
-        os.close(fd)
-    return Child(process=process, conn=conn, log_path=log_path, max_tasks=max_tasks)
+    return Child(process=process, conn=conn, log=log, max_tasks=max_tasks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import tempfile
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 
@@ -16,7 +17,8 @@ def make_child() -> tuple[Child, Connection, int]:
     """A Child over real pipes; also the child's end of its pipe and the fork server's status end."""
     ours, theirs = Pipe()
     sentinel, status = os.pipe()
-    child = Child(process=ChildProcess(sentinel), conn=ours, log_path=os.devnull, max_tasks=0)
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed with the child)
+    child = Child(process=ChildProcess(sentinel), conn=ours, log=log, max_tasks=0)
     return child, theirs, status
 
 
