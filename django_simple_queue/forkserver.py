@@ -47,7 +47,7 @@ class ForkServerGone(Exception):
 
 @functools.cache
 def _prctl() -> Callable[..., int] | None:
-    """libc's ``prctl``, looked up once (in the fork server, for all its children); None if none."""
+    """libc's ``prctl``, or None: looked up once, by the fork server for itself and its children."""
     try:
         return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
@@ -224,7 +224,6 @@ def _serve(sock: socket.socket, target: Callable[[Connection, int, int], None]) 
     # Ctrl-C and a service manager's SIGTERM reach the whole process group; the supervisor decides.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _prctl()  # looked up here, once, rather than in every child
     forget_connections()
     # Objects that exist now are never freed here: the collector leaves their pages alone, and
     # children share those pages for as long as they only read them.
