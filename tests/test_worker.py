@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from django_simple_queue.models import Task
 from django_simple_queue.utils import create_task
-from tests.conftest import wait_for
+from tests.conftest import ROOT, manage, wait_for, worker_env
 from tests.factories import TaskFactory
 from tests.models import Execution
 
@@ -308,3 +309,30 @@ def test_worker_survives_the_loss_of_its_fork_server(start_worker):
     assert worker.poll() is None, "the worker went on"
     (new_server,) = _children(worker.pid)
     assert new_server != server
+
+
+def test_a_worker_whose_console_reader_is_gone_works_on_and_exits_0(transactional_db, tmp_path):
+    # `task_worker | tee log`, then Ctrl-C: the signal stops tee too, and the worker's next line
+    # has nowhere to go. It must not fail for that.
+    errors = tmp_path / "stderr"
+    with errors.open("w") as stderr:
+        proc = subprocess.Popen(
+            manage("task_worker"),
+            env=worker_env(),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    assert proc.stdout is not None
+    proc.stdout.close()
+    try:
+        task_id = create_task("tests.tasks.add", {"a": 1})
+        wait_for(lambda: Task.objects.filter(id=task_id, status=Task.COMPLETED).exists())
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, errors.read_text()
+    assert "Traceback" not in errors.read_text()

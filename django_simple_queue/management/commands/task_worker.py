@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.conf import settings
@@ -44,8 +45,15 @@ class Command(BaseCommand):
         quiet = options["verbosity"] == 0
 
         def say(line: str) -> None:
-            self.stdout.write(line)
-            self.stdout.flush()
+            try:
+                self.stdout.write(line)
+                self.stdout.flush()
+            except BrokenPipeError:
+                # Whoever read the console is gone (Ctrl-C also stops a `| tee`): work on, and
+                # send what is left to /dev/null, the flush at exit included.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stdout.fileno())
+                os.close(devnull)
 
         for warning in worker_warnings(options["concurrency"]):
             if warning.id not in settings.SILENCED_SYSTEM_CHECKS:
