@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -155,10 +156,16 @@ class Drain:
     executions: int
     finished: int
     rss_kib: int
+    # CPU of the worker processes (start-up included) and of PostgreSQL during the drain.
+    cpu_seconds: float
 
     @property
     def rate(self) -> float:
         return self.tasks / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_ms_per_task(self) -> float:
+        return self.cpu_seconds / self.tasks * 1000
 
     @property
     def exactly_once(self) -> bool:
@@ -295,13 +302,35 @@ def drain(queue: Any, tasks: int, workers: int, workdir: Path, *, fresh: bool = 
     reset()
     queue.fill(tasks)
     tally = tally_file(workdir, "drain")
+    cpu_before = children_cpu() + postgres_cpu()
     procs = queue.workers(workers, tally, fresh=fresh, burst=True)
     sampler = RssSampler([proc.pid for proc in procs])
     sampler.start()
     wait_all(procs, timeout=max(120, tasks / 20))
     rss = sampler.stop()
+    cpu = children_cpu() + postgres_cpu() - cpu_before
     seconds, finished = queue.span()
-    return Drain(tasks, seconds, tally.stat().st_size, finished, rss)
+    return Drain(tasks, seconds, tally.stat().st_size, finished, rss, cpu)
+
+
+def children_cpu() -> float:
+    """CPU seconds of the processes this one has waited for, and of everything they waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of the PostgreSQL processes, and of the backends that have exited (Linux)."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+        if name.startswith("postgres"):
+            total += sum(int(value) for value in fields.split()[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def pickup(queue: Any, count: int, workdir: Path) -> tuple[float, float, bool]:
@@ -393,6 +422,16 @@ def run(opts: argparse.Namespace) -> Results:
                     base.exactly_once,
                 )
             )
+            if n == 2:
+                results.rows.append(
+                    (
+                        f"CPU per task, 2 workers, {label}, ms (worker processes from their "
+                        "start, and PostgreSQL)",
+                        f"{mine.cpu_ms_per_task:.1f}",
+                        f"{base.cpu_ms_per_task:.1f}",
+                        ratio(mine.cpu_ms_per_task, base.cpu_ms_per_task, lower_is_better=True),
+                    )
+                )
             results.chart.setdefault(f"django-simple-queue, {label}", {})[n] = mine.rate
             if not fresh:
                 results.chart.setdefault("django-tasks-db", {})[n] = base.rate
