@@ -5,6 +5,7 @@ One place for the checks that ``create_task``, the admin form, the CSV import an
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import json
@@ -89,13 +90,28 @@ def load_args(text: str | None) -> dict[str, Any]:
     return value
 
 
+def signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    """``inspect.signature(func)``, worked out once per function; None if it has none."""
+    try:
+        return _signature(func)
+    except TypeError:  # an unhashable callable object: nothing to cache it by
+        return _signature.__wrapped__(func)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+
+
 def bind(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
     """Check that ``func(**kwargs)`` matches the signature; name the first wrong key."""
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
+    sig = signature(func)
+    if sig is None:
         return
-    params = signature.parameters
+    params = sig.parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     for key in kwargs:
         param = params.get(key)

@@ -151,7 +151,8 @@ def capture(fd: int, *, os_level: bool) -> Iterator[None]:
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    if old_level != logging.DEBUG:  # a change clears the cache of every logger
+        root.setLevel(logging.DEBUG)
     sys.stdout = sys.stderr = stream
     try:
         yield
@@ -159,7 +160,8 @@ def capture(fd: int, *, os_level: bool) -> Iterator[None]:
         stream.flush()
         sys.stdout, sys.stderr = saved
         root.removeHandler(handler)
-        root.setLevel(old_level)
+        if root.level != old_level:
+            root.setLevel(old_level)
         stream.close()
         if saved_fds:
             os.dup2(saved_fds[0], 1)

@@ -167,15 +167,26 @@ class ForkServer:
         self.sock = sock
 
     @classmethod
-    def start(cls, target: Callable[[Connection, int, int], None]) -> ForkServer:
-        """Fork the server; each child runs ``target(conn, fork_server_pid, log_fd)``."""
+    def start(
+        cls,
+        target: Callable[[Connection, int, int], None],
+        *,
+        init: Callable[[], None] = lambda: None,
+        prepare: Callable[[str], object] = importlib.import_module,
+    ) -> ForkServer:
+        """Fork the server; each child runs ``target(conn, fork_server_pid, log_fd)``.
+
+        The server runs ``init()`` once, and ``prepare(name)`` for each ``preload(name)``: what
+        they leave behind, every child forked afterwards has from the start.
+        """
         ours, theirs = socket.socketpair()
         supervisor = os.getpid()
 
         def serve() -> None:
             ours.close()
             die_with_parent(supervisor)
-            _serve(theirs, target)
+            init()
+            _serve(theirs, target, prepare)
 
         pid = _fork(serve)
         theirs.close()
@@ -200,11 +211,11 @@ class ForkServer:
             os.close(status)
         return ChildProcess(sentinel), Connection(ours.detach())
 
-    def preload(self, module: str) -> None:
-        """Have the server import ``module``, so that its children do not each import it."""
-        name = module.encode()
+    def preload(self, name: str) -> None:
+        """Have the server run ``prepare(name)`` (import a module), so that children need not."""
+        data = name.encode()
         with contextlib.suppress(OSError):  # gone: the next spawn says so
-            self.sock.sendall(b"i" + _SIZE.pack(len(name)) + name)
+            self.sock.sendall(b"i" + _SIZE.pack(len(data)) + data)
 
     def alive(self) -> bool:
         try:
@@ -219,7 +230,11 @@ class ForkServer:
             os.waitpid(self.pid, 0)
 
 
-def _serve(sock: socket.socket, target: Callable[[Connection, int, int], None]) -> None:
+def _serve(
+    sock: socket.socket,
+    target: Callable[[Connection, int, int], None],
+    prepare: Callable[[str], object],
+) -> None:
     """The fork server's loop: fork on request, reap children and report how they exited."""
     # Ctrl-C and a service manager's SIGTERM reach the whole process group; the supervisor decides.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -240,7 +255,7 @@ def _serve(sock: socket.socket, target: Callable[[Connection, int, int], None]) 
                     return
                 if data == b"i":
                     (size,) = _SIZE.unpack(_recv_exactly(sock, _SIZE.size))
-                    _preload(_recv_exactly(sock, size).decode())
+                    _preload(prepare, _recv_exactly(sock, size).decode())
                     continue
                 conn_fd, status, log_fd = fds
                 # What the child must not keep: this socket, and the pipes of the other children.
@@ -275,13 +290,13 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def _preload(module: str) -> None:
-    """Import a task's module here, once: every child forked afterwards has it already."""
+def _preload(prepare: Callable[[str], object], name: str) -> None:
+    """Run ``prepare(name)`` here, once: every child forked afterwards has what it made."""
     try:
-        importlib.import_module(module)
+        prepare(name)
     except BaseException:
-        # The child that runs the task imports it again, and reports the error properly.
-        logger.debug("could not preload %s", module, exc_info=True)
+        # The child that needs it does it again, and reports the error properly.
+        logger.debug("could not preload %s", name, exc_info=True)
     # Children must not share a connection that the import may have opened.
     forget_connections()
     gc.freeze()

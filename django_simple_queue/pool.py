@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import operator
 import os
 import pickle
@@ -24,7 +25,7 @@ from typing import Any, BinaryIO
 
 from django import db
 
-from django_simple_queue import execution, forkserver
+from django_simple_queue import callables, execution, forkserver
 from django_simple_queue.lifecycle import Outcome, truncate
 from django_simple_queue.models import Task
 
@@ -267,9 +268,23 @@ def stop_all(children: list[Child]) -> None:
 
 
 def start_fork_server(max_tasks: int, log_limit: int) -> forkserver.ForkServer:
-    """A fork server whose children run ``child_main``, each for up to ``max_tasks`` tasks."""
+    """A fork server whose children run ``child_main``, each for up to ``max_tasks`` tasks.
+
+    ``preload(path)`` imports a task and works out its signature there, once for all children.
+    """
     target = functools.partial(child_main, max_tasks=max_tasks, log_limit=log_limit)
-    return forkserver.ForkServer.start(target)
+    return forkserver.ForkServer.start(target, init=_log_everything, prepare=_prepare_task)
+
+
+def _log_everything() -> None:
+    """Children capture every log record of their tasks (``execution.capture``). Set once in the
+    fork server: a change of level clears the cache of every logger, which costs a fresh child a
+    copy-on-write fault for each page of them."""
+    logging.getLogger().setLevel(logging.DEBUG)
+
+
+def _prepare_task(path: str) -> None:
+    callables.signature(callables.import_callable(path))
 
 
 def spawn(server: forkserver.ForkServer, max_tasks: int) -> Child:

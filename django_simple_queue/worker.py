@@ -402,13 +402,11 @@ class Worker:
         self.preloaded.clear()  # a new fork server has imported nothing yet
 
     def _preload(self, path: str) -> None:
-        """Import a task's module in the fork server once, instead of in every child."""
+        """Import a task in the fork server once, instead of in every child."""
         if self.forkserver is None or path in self.preloaded or not conf.is_task_allowed(path):
             return
         self.preloaded.add(path)
-        module = path.rpartition(".")[0]
-        if module:
-            self.forkserver.preload(module)
+        self.forkserver.preload(path)
 
     def _spawn(self) -> Child:
         if self.forkserver is not None and not self.forkserver.alive():

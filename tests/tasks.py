@@ -48,6 +48,7 @@ def noisy():
     print("to stdout")
     print("to stderr", file=sys.stderr)
     logging.getLogger("tests").warning("a log record")
+    logging.getLogger("tests").info("an info record")
     os.write(1, b"raw fd write\n")
     return "done"
 

@@ -98,6 +98,23 @@ def test_arguments_that_do_not_bind_are_refused():
         create_task("tests.tasks.add", {"a": 1, "c": 1})
 
 
+def test_signatures_are_worked_out_once_and_unhashable_callables_still_bind():
+    from django_simple_queue import callables
+    from tests import tasks
+
+    assert callables.signature(tasks.add) is callables.signature(tasks.add)
+
+    class Unhashable:
+        __hash__ = None  # type: ignore[assignment]
+
+        def __call__(self, a: int) -> int:
+            return a
+
+    callables.bind(Unhashable(), {"a": 1})
+    with pytest.raises(InvalidTaskArguments, match="unexpected argument 'b'"):
+        callables.bind(Unhashable(), {"a": 1, "b": 2})
+
+
 def test_create_tasks_bulk_inserts_in_one_query_per_batch(django_assert_max_num_queries):
     items = [{"task": "tests.tasks.add", "args": {"a": i}} for i in range(50)]
     with django_assert_max_num_queries(4):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -58,7 +59,7 @@ def test_stdout_stderr_logging_and_raw_fd_go_to_log(run_worker):
     run_worker()
     task = Task.objects.get(id=task_id)
     assert task.output == "done"
-    for line in ("to stdout", "to stderr", "a log record", "raw fd write"):
+    for line in ("to stdout", "to stderr", "a log record", "an info record", "raw fd write"):
         assert line in task.log
 
 
@@ -252,11 +253,14 @@ def test_execute_task_runs_in_this_process_with_log_fd(tmp_path):
     task_id = create_task("tests.tasks.noisy", {})
     path = tmp_path / "log.txt"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    level = logging.getLogger().level
     execute_task(task_id, log_fd=fd)
     task = Task.objects.get(id=task_id)
     assert task.status == Task.COMPLETED
     assert task.output == "done"
     assert "to stdout" in path.read_text()
+    assert "an info record" in path.read_text()
+    assert logging.getLogger().level == level, "the root logger's level is restored"
     assert json.loads(task.args) == {}
 
 
