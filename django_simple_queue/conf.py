@@ -6,9 +6,12 @@ holds each default. ``checks.py`` validates the values at start-up.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 PREFIX = "DJANGO_SIMPLE_QUEUE_"
 
@@ -35,9 +38,21 @@ DEFAULTS: dict[str, Any] = {
 REDACTED = "•••"
 
 
+@functools.cache
 def get(name: str) -> Any:
-    """Return the value of setting ``name`` (without prefix), or its default."""
+    """Return the value of setting ``name`` (without prefix), or its default.
+
+    Read once: a setting left at its default costs ``settings`` an exception at every look-up,
+    and some are read for every task. Settings changed in tests (``override_settings``) are read
+    again.
+    """
     return getattr(settings, PREFIX + name, DEFAULTS[name])
+
+
+@receiver(setting_changed)
+def _setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(PREFIX):
+        get.cache_clear()
 
 
 def get_allowed_tasks() -> set[str] | None:
