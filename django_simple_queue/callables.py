@@ -131,12 +131,11 @@ def bind(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
 def describe(path: str) -> dict[str, Any]:
     """Signature, first docstring line and JSON defaults of an allowed task, for forms."""
     func = import_callable(path)
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
+    sig = signature(func)
+    if sig is None:
         return {"path": path, "signature": "(…)", "doc": "", "defaults": {}}
     defaults: dict[str, Any] = {}
-    for name, param in signature.parameters.items():
+    for name, param in sig.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
             continue
         value = None if param.default is param.empty else param.default
@@ -148,7 +147,7 @@ def describe(path: str) -> dict[str, Any]:
     doc = (inspect.getdoc(func) or "").strip()
     return {
         "path": path,
-        "signature": f"{path.rpartition('.')[2]}{signature}",
+        "signature": f"{path.rpartition('.')[2]}{sig}",
         "doc": doc,
         "defaults": defaults,
     }

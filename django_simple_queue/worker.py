@@ -87,7 +87,7 @@ class Worker:
         self.last = {"flush": 0.0, "heartbeat": 0.0, "cancel": 0.0, "status": time.monotonic()}
         self.listener: listen.Listener | None = None
         self.forkserver: ForkServer | None = None
-        # Task paths whose module the fork server was asked to import.
+        # Task paths the fork server was asked to prepare (import, signature).
         self.preloaded: set[str] = set()
         # Claimed tasks not yet sent to a child.
         self.backlog: deque[Task] = deque()
