@@ -76,21 +76,19 @@ def claim(
 
 
 @functools.cache
-def _claim_sql(known: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
+def _claim_sql(known: frozenset[str]) -> tuple[str, list[str]]:
     """The one-statement claim: lock ready rows (skipping locked ones), mark them, return them.
 
-    It returns only the columns not in ``known`` (set by the claim to values known beforehand):
-    parsing those back would cost more than the rest of the row.
+    ``known`` names the changes whose values are known beforehand (``_claim_changes``): each is a
+    parameter of the same name. The row returns only the other columns: parsing those back would
+    cost more than the rest of the row.
     """
     table = Task._meta.db_table
-    fields = [f for f in Task._meta.concrete_fields if f.attname not in known]
-    returning = ", ".join(f't."{f.column}"' for f in fields)
+    columns = {f.attname: f.column for f in Task._meta.concrete_fields}
+    assignments = ", ".join(f'"{columns[name]}" = %({name})b' for name in sorted(known))
+    returning = ", ".join(f't."{column}"' for name, column in columns.items() if name not in known)
     sql = f"""
-        UPDATE "{table}" AS t SET
-            status = {Task.PROGRESS}, claim_token = %(token)b, worker_id = %(worker)b, worker_pid = %(pid)b,
-            attempts = t.attempts + 1, started_at = %(now)b, heartbeat_at = %(now)b, finished_at = NULL,
-            cancel_requested = false, progress = NULL, progress_message = '', output = NULL, log = NULL,
-            modified = %(now)b
+        UPDATE "{table}" AS t SET {assignments}, attempts = t.attempts + 1
         WHERE t.id IN (
             SELECT id FROM "{table}"
             WHERE status = {Task.QUEUED} AND (run_after IS NULL OR run_after <= %(now)b) {{queues}}
@@ -100,7 +98,7 @@ def _claim_sql(known: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
         )
         RETURNING {returning}
     """
-    return sql, [f.attname for f in fields]
+    return sql, [name for name in columns if name not in known]
 
 
 def _claim_postgresql(
@@ -114,13 +112,7 @@ def _claim_postgresql(
     known = _claim_changes(token, worker_id, pid, now)
     del known["attempts"]  # the one change computed by the database
     sql, attnames = _claim_sql(frozenset(known))
-    params: dict[str, Any] = {
-        "token": token,
-        "worker": worker_id,
-        "pid": pid,
-        "now": now,
-        "limit": limit,
-    }
+    params: dict[str, Any] = {**known, "now": now, "limit": limit}
     if queues:
         params["queues"] = list(queues)
     sql = sql.replace("{queues}", "AND queue = ANY(%(queues)b)" if queues else "")
