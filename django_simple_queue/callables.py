@@ -59,7 +59,8 @@ def dump_args(args: Any) -> str:
     if not isinstance(args, dict):
         raise TypeError("args should be of type dict.")
     try:
-        text = json.dumps(args)
+        # NaN and infinities would be stored as JSON no other reader accepts.
+        text = json.dumps(args, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidTaskArguments(f"args must be JSON-serialisable: {exc}") from exc
     check_size(text)
@@ -174,4 +175,4 @@ def redacted_text(text: str | None) -> str | None:
         value = json.loads(text)
     except (TypeError, ValueError):
         return text if not conf.get_redact_keys() else "(unparsable arguments hidden)"
-    return json.dumps(redact(value))
+    return json.dumps(redact(value), ensure_ascii=False)

@@ -46,7 +46,7 @@ def test_resource_exports_history_with_redacted_args():
     start = timezone.now() - timedelta(seconds=90)
     task = TaskFactory(
         failed=True,
-        args=json.dumps({"token": "s3cret", "n": 1}),
+        args=json.dumps({"token": "s3cret", "n": 1, "name": "José ☃"}),
         started_at=start,
         finished_at=start + timedelta(seconds=12.5),
         worker_id="h:9",
@@ -58,6 +58,12 @@ def test_resource_exports_history_with_redacted_args():
     assert row["id"] == str(task.pk)
     assert row["status"] == "Failed"
     assert "s3cret" not in row["arguments"] and json.loads(row["arguments"])["n"] == 1
+    # As written, not as \u escapes: what a spreadsheet shows.
+    assert '"token": "•••"' in row["arguments"] and '"name": "José ☃"' in row["arguments"]
+    # Every timestamp column alike: ISO 8601, to the microsecond, with the time zone.
+    assert row["created"] == task.created.isoformat()
+    assert row["started"] == start.isoformat() and "+00:00" in row["started"]
+    assert row["finished"] == (start + timedelta(seconds=12.5)).isoformat()
     assert row["duration_seconds"] == "12.500"
     assert (row["worker"], row["error_summary"]) == ("h:9", "ValueError: boom")
     assert error_summary(None) == ""

@@ -56,6 +56,13 @@ def test_non_json_args_raise_a_clear_error():
     assert not Task.objects.exists()
 
 
+@pytest.mark.parametrize("number", [float("nan"), float("inf")])
+def test_numbers_json_cannot_hold_are_refused(number):
+    with pytest.raises(InvalidTaskArguments, match="not JSON compliant"):
+        create_task("tests.tasks.echo", {"x": number})
+    assert not Task.objects.exists()
+
+
 def test_args_larger_than_max_args_size_are_refused(settings):
     settings.DJANGO_SIMPLE_QUEUE_MAX_ARGS_SIZE = 100
     with pytest.raises(InvalidTaskArguments, match="MAX_ARGS_SIZE"):

@@ -64,11 +64,15 @@ def test_unfinished_task_page_refreshes_and_finished_does_not(client):
 def test_redact_keys_hide_argument_values(client, settings):
     settings.DJANGO_SIMPLE_QUEUE_REDACT_KEYS = {"password"}
     task = TaskFactory(
-        task="tests.tasks.echo", args=json.dumps({"user": "ann", "nested": {"Password": "hunter2"}})
+        task="tests.tasks.echo", args=json.dumps({"user": "José", "nested": {"Password": "hunter2"}})
     )
     data = client.get(URL, {"task_id": task.id, "type": "json"}).json()
-    assert json.loads(data["args"]) == {"user": "ann", "nested": {"Password": "•••"}}
-    assert "hunter2" not in client.get(URL, {"task_id": task.id}).content.decode()
+    assert json.loads(data["args"]) == {"user": "José", "nested": {"Password": "•••"}}
+    page = client.get(URL, {"task_id": task.id}).content.decode()
+    assert "hunter2" not in page
+    # Shown as written, not as \u escapes.
+    assert "&quot;user&quot;: &quot;José&quot;" in page
+    assert "&quot;Password&quot;: &quot;•••&quot;" in page
 
 
 def test_status_view_staff_hides_tasks_from_anonymous_users(client, admin_client, settings):
