@@ -58,7 +58,8 @@ def enqueue_tasks(
         )
 
 
-@admin.action(description=_("Requeue a copy of selected tasks"), permissions=["change"])
+# "requeue" is TaskAdmin.has_requeue_permission: a copy is a new task, so add as well as change.
+@admin.action(description=_("Requeue a copy of selected tasks"), permissions=["requeue"])
 def requeue_tasks(
     modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]
 ) -> None:

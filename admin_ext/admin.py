@@ -246,6 +246,10 @@ class TaskAdmin(BaseAdmin):
                 messages.ERROR,
             )
 
+    def has_requeue_permission(self, request: HttpRequest) -> bool:
+        """Add and change: a copy is a new task. (An action's list of permissions needs only one.)"""
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
     def has_delete_permission(self, request: HttpRequest, obj: Task | None = None) -> bool:
         # A running task is deleted only after it stops: its worker still writes to the row.
         if obj is not None and obj.status == Task.PROGRESS:
@@ -463,7 +467,9 @@ class TaskAdmin(BaseAdmin):
             extra_context["can_cancel"] = (
                 obj.status in (Task.QUEUED, Task.PROGRESS) and not obj.cancel_requested
             )
-            extra_context["can_requeue"] = obj.status != Task.PROGRESS
+            extra_context["can_requeue"] = (
+                obj.status != Task.PROGRESS and self.has_requeue_permission(request)
+            )
             extra_context["dsq_status_url"] = status_url(obj)
             if obj.status == Task.QUEUED:
                 describe = task_descriptions()

@@ -60,6 +60,40 @@ def parse_args(text: str | None) -> dict[str, Any]:
     return value
 
 
+def restore_redacted(args: Any, stored: Any) -> Any:
+    """``args`` with each REDACTED marker left at a redacted key put back to ``stored``'s value.
+
+    The edit form shows the arguments through ``callables.redact``; this walks them the same way,
+    so a secret nobody retyped is kept, and one typed anew replaces it.
+    """
+    if isinstance(args, dict):
+        stored = stored if isinstance(stored, dict) else {}
+        keys = conf.get_redact_keys()
+        restored: dict[Any, Any] = {}
+        for key, value in args.items():
+            if value == conf.REDACTED and str(key).lower() in keys:
+                if key not in stored:
+                    raise forms.ValidationError(
+                        _(
+                            "'%(key)s' is %(marker)s, the mark of a hidden value, but the task has "
+                            "no value there to keep: type the value."
+                        ),
+                        code="redacted",
+                        params={"key": key, "marker": conf.REDACTED},
+                    )
+                restored[key] = stored[key]
+            else:
+                restored[key] = restore_redacted(value, stored.get(key))
+        return restored
+    if isinstance(args, list):
+        stored = stored if isinstance(stored, list) else []
+        return [
+            restore_redacted(value, stored[i] if i < len(stored) else None)
+            for i, value in enumerate(args)
+        ]
+    return args
+
+
 class TaskArgsMixin(forms.ModelForm):
     """Builds the task through ``utils.build_task``: allowed, importable, JSON, size, signature."""
 
@@ -163,8 +197,17 @@ class QueuedTaskForm(TaskArgsMixin):
         model = Task
         fields = ("args", "queue", "priority", "run_after", "max_attempts", "timeout")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The raw arguments would put REDACT_KEYS' values in the page; clean_args() restores them.
+        self.initial["args"] = self.instance.redacted_args
+
     def clean_args(self) -> dict[str, Any]:
-        return parse_args(self.cleaned_data.get("args"))
+        try:
+            stored = callables.load_args(self.instance.args)
+        except InvalidTaskArguments:
+            stored = {}
+        return restore_redacted(parse_args(self.cleaned_data.get("args")), stored)
 
     def clean(self) -> dict[str, Any]:
         super().clean()

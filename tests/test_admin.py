@@ -256,6 +256,60 @@ def test_editing_a_queued_task_is_checked_like_the_form(admin_client):
     assert (json.loads(task.args), task.priority) == ({"a": 5, "b": 6}, 3)
 
 
+SECRET_ARGS = {
+    "user": "ann",
+    "password": "hunter2",
+    "options": {"token": "token-t0k", "retries": 2},
+    "hooks": [{"api_key": "key-k1"}],
+}
+# SECRET_ARGS as the edit form shows them.
+SHOWN_ARGS = {
+    "user": "ann",
+    "password": "•••",
+    "options": {"token": "•••", "retries": 2},
+    "hooks": [{"api_key": "•••"}],
+}
+EDIT_BASE = {"queue": "default", "priority": "0", "max_attempts": "1", "timeout": ""}
+
+
+def test_editing_a_queued_task_shows_its_args_redacted(admin_client):
+    task = TaskFactory(task="tests.tasks.echo", args=json.dumps(SECRET_ARGS))
+    response = admin_client.get(change_url(task))
+    assert json.loads(response.context["adminform"].form["args"].value()) == SHOWN_ARGS
+    html = response.content.decode()
+    assert 'name="args"' in html and "&quot;password&quot;: &quot;•••&quot;" in html
+    assert "hunter2" not in html and "token-t0k" not in html and "key-k1" not in html
+
+
+def test_saving_a_queued_task_keeps_the_hidden_values(admin_client):
+    task = TaskFactory(task="tests.tasks.echo", args=json.dumps(SECRET_ARGS))
+    args = {**SHOWN_ARGS, "user": "bob", "options": {"token": "•••", "retries": 3}}
+    response = admin_client.post(change_url(task), {**EDIT_BASE, "args": json.dumps(args)})
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert json.loads(task.args) == {
+        **SECRET_ARGS,
+        "user": "bob",
+        "options": {"token": "token-t0k", "retries": 3},
+    }
+
+
+def test_typing_a_hidden_value_anew_replaces_it(admin_client):
+    task = TaskFactory(task="tests.tasks.echo", args=json.dumps(SECRET_ARGS))
+    args = {**SHOWN_ARGS, "password": "correct horse"}
+    response = admin_client.post(change_url(task), {**EDIT_BASE, "args": json.dumps(args)})
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert json.loads(task.args) == {**SECRET_ARGS, "password": "correct horse"}
+    # A marker where the task has no value to keep is refused, not stored as the value.
+    args = {**args, "secret": "•••"}
+    response = admin_client.post(change_url(task), {**EDIT_BASE, "args": json.dumps(args)})
+    assert response.status_code == 200
+    assert "the task has no value there to keep" in response.content.decode()
+    task.refresh_from_db()
+    assert "secret" not in json.loads(task.args)
+
+
 def test_task_page_without_public_urls_does_not_fail(admin_client, settings):
     settings.ROOT_URLCONF = "tests.urls_admin_only"
     task = TaskFactory(completed=True)
@@ -438,8 +492,14 @@ def test_every_action_declares_its_permission():
     from admin_ext import actions
 
     model_admin = site._registry[Task]
+    # A copy is a new task: "requeue" is TaskAdmin.has_requeue_permission, add and change.
+    expected = {
+        "enqueue_tasks": ["change"],
+        "requeue_tasks": ["requeue"],
+        "cancel_tasks": ["change"],
+    }
     for name, func in actions.ACTIONS.items():
-        assert list(func.allowed_permissions) == ["change"], name  # type: ignore[attr-defined]
+        assert list(func.allowed_permissions) == expected[name], name  # type: ignore[attr-defined]
         assert func in model_admin.actions
 
 
@@ -471,6 +531,28 @@ def test_staff_without_change_permission_cannot_act(perms):
         (Task.QUEUED, False),
         (Task.FAILED, False),
     ]
+
+
+def test_requeueing_a_copy_needs_the_add_permission():
+    client = staff("view", "change")
+    failed = TaskFactory(failed=True)
+    assert "requeue_tasks" not in client.get(reverse(CHANGELIST)).content.decode()
+    assert 'id="dsq-requeue"' not in client.get(change_url(failed)).content.decode()
+    post_action(client, "requeue_tasks", [failed])
+    url = reverse("admin:django_simple_queue_task_apply_all", args=["requeue_tasks"])
+    assert client.post(url, {"confirm": "yes"}).status_code == 403
+    button = reverse("admin:django_simple_queue_task_requeue", args=[failed.pk])
+    assert client.post(button).status_code == 403
+    assert Task.objects.count() == 1
+
+    User.objects.get(username="staff-view-change").user_permissions.add(
+        Permission.objects.get(codename="add_task")
+    )
+    assert 'id="dsq-requeue"' in client.get(change_url(failed)).content.decode()
+    response = post_action(client, "requeue_tasks", [failed])
+    assert "1 task was requeued as a new copy." in messages_of(response)
+    assert client.post(button).status_code == 302
+    assert Task.objects.filter(requeued_from=failed).count() == 2
 
 
 def test_non_staff_users_are_sent_to_the_login_page_and_nothing_changes(django_user_model):
