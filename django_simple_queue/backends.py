@@ -279,4 +279,10 @@ def send_finished(row: TaskRow) -> None:
     sender = type(task.get_backend())
     for receiver, response in task_finished.send_robust(sender, task_result=result):
         if isinstance(response, Exception):
-            logger.error("task_finished receiver %r failed for %s: %r", receiver, row.id, response)
+            logger.error(
+                "task_finished receiver %r failed for %s: %r",
+                receiver,
+                row.id,
+                response,
+                exc_info=response,
+            )

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError, connections
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from django_simple_queue import conf
 
@@ -91,14 +93,32 @@ def _check_allowed_tasks() -> list[CheckMessage]:
         try:
             import_callable(path)
         except InvalidTaskPath as exc:
+            if _is_tasks_api_task(path):
+                problem = (
+                    f"'{path}' is a Django @task: it runs through a Tasks backend "
+                    "(call its .enqueue()), and needs no entry here."
+                )
+                hint = "Remove it from the set."
+            else:
+                problem, hint = str(exc), "Fix the path, or remove it from the set."
             errors.append(
                 Warning(
-                    f"{_name('ALLOWED_TASKS')} names a task that cannot be used: {exc}",
-                    hint="Fix the path, or remove it from the set.",
+                    f"{_name('ALLOWED_TASKS')} names a task that cannot be used: {problem}",
+                    hint=hint,
                     id="django_simple_queue.W002",
                 )
             )
     return errors
+
+
+def _is_tasks_api_task(path: str) -> bool:
+    try:
+        value = import_string(path)
+    except ImportError:
+        return False
+    # Its module imported the Tasks API if it made a @task: nothing more to import for this.
+    api = sys.modules.get("django.tasks.base") or sys.modules.get("django_tasks.base")
+    return api is not None and isinstance(value, api.Task)
 
 
 def _check_numbers() -> list[CheckMessage]:
@@ -148,8 +168,6 @@ def _check_status_view() -> list[CheckMessage]:
     if callable(view) or view in STATUS_RULES:
         return []
     if isinstance(view, str) and "." in view:
-        from django.utils.module_loading import import_string
-
         try:
             if callable(import_string(view)):
                 return []

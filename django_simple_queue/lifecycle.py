@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import random
 import uuid
 from collections.abc import Iterable, Sequence
@@ -20,10 +21,14 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Coalesce, Concat
+from django.dispatch import Signal
 from django.utils import timezone
 
 from django_simple_queue import conf, signals
 from django_simple_queue.models import Task
+from django_simple_queue.rows import binding_cursor
+
+logger = logging.getLogger("django_simple_queue")
 
 TRUNCATION_MARKER = "\n… [truncated: more than {limit} bytes]"
 
@@ -53,17 +58,27 @@ class Outcome:
 
 
 def claim(
-    worker_id: str, *, limit: int = 1, queues: Sequence[str] | None = None, pid: int | None = None
+    worker_id: str,
+    *,
+    limit: int = 1,
+    queues: Sequence[str] | None = None,
+    pid: int | None = None,
+    paths: Sequence[str] | None = None,
 ) -> list[Task]:
-    """Claim up to ``limit`` ready tasks for ``worker_id``; return them marked In progress."""
+    """Claim up to ``limit`` ready tasks for ``worker_id``; return them marked In progress.
+
+    ``queues`` and ``paths`` (task paths) limit which tasks may be claimed.
+    """
     now = timezone.now()
     token = uuid.uuid4()
     if connection.vendor == "postgresql":
-        return _claim_postgresql(token, worker_id, limit, queues, pid, now)
+        return _claim_postgresql(token, worker_id, limit, queues, paths, pid, now)
     with transaction.atomic():
         ready = Task.objects.ready(now)
         if queues:
             ready = ready.filter(queue__in=queues)
+        if paths:
+            ready = ready.filter(task__in=paths)
         if connection.features.has_select_for_update_skip_locked:
             ready = ready.select_for_update(skip_locked=True)
         ids = list(ready.values_list("id", flat=True)[:limit])
@@ -91,7 +106,7 @@ def _claim_sql(known: frozenset[str]) -> tuple[str, list[str]]:
         UPDATE "{table}" AS t SET {assignments}, attempts = t.attempts + 1
         WHERE t.id IN (
             SELECT id FROM "{table}"
-            WHERE status = {Task.QUEUED} AND (run_after IS NULL OR run_after <= %(now)b) {{queues}}
+            WHERE status = {Task.QUEUED} AND (run_after IS NULL OR run_after <= %(now)b) {{filters}}
             ORDER BY priority DESC, created
             LIMIT %(limit)b
             FOR UPDATE SKIP LOCKED
@@ -106,6 +121,7 @@ def _claim_postgresql(
     worker_id: str,
     limit: int,
     queues: Sequence[str] | None,
+    paths: Sequence[str] | None,
     pid: int | None,
     now: datetime,
 ) -> list[Task]:
@@ -113,10 +129,15 @@ def _claim_postgresql(
     del known["attempts"]  # the one change computed by the database
     sql, attnames = _claim_sql(frozenset(known))
     params: dict[str, Any] = {**known, "now": now, "limit": limit}
+    filters = ""
     if queues:
         params["queues"] = list(queues)
-    sql = sql.replace("{queues}", "AND queue = ANY(%(queues)b)" if queues else "")
-    with _binding_cursor() as cursor:
+        filters += " AND queue = ANY(%(queues)b)"
+    if paths:
+        params["paths"] = list(paths)
+        filters += " AND task = ANY(%(paths)b)"
+    sql = sql.replace("{filters}", filters)
+    with binding_cursor(connection.alias) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     # The ORM's converters (JSON fields) still apply: from_db after the backend's own conversion.
@@ -128,18 +149,6 @@ def _claim_postgresql(
         tasks.append(Task.from_db(connection.alias, _ATTNAMES, [values[n] for n in _ATTNAMES]))
     tasks.sort(key=lambda task: (-task.priority, task.created))
     return tasks
-
-
-def _binding_cursor() -> Any:
-    """A psycopg cursor with server-side parameters, on the ORM's connection.
-
-    The worker's hot statements pass arrays; Django's client-side binding would quote every
-    element in Python, and server-side binding lets psycopg prepare the statement once.
-    """
-    import psycopg
-
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
 
 
 def _row_converters(attnames: Sequence[str]) -> list[tuple[int, Any]]:
@@ -188,8 +197,11 @@ def claim_one(task: Task, worker_id: str, *, pid: int | None = None) -> bool:
     claimed = Task.objects.filter(id=task.id, status=task.status).update(
         **_claim_changes(token, worker_id, pid, now)
     )
+    if not claimed:
+        return False  # taken meanwhile: the instance keeps no one else's claim token
     task.refresh_from_db()
-    return bool(claimed)
+    task.claim_token = token  # ours, even if someone has claimed it again since
+    return True
 
 
 def _claimed(task: Task) -> Any:
@@ -268,15 +280,35 @@ def _decide(task: Task, outcome: Outcome, now: datetime) -> tuple[int, dict[str,
 
 
 def _recorded(task: Task, status: int, changes: dict[str, Any], outcome: Outcome) -> None:
-    """Update the instance to match its row and tell the receivers."""
+    """Update the instance to match its row; tell the receivers once the change is committed."""
     for name, value in changes.items():
         setattr(task, name, value)
-    if status == Task.COMPLETED:
-        signals.on_success.send(sender=Task, task=task)
-    elif status != Task.CANCELLED:
-        signals.on_failure.send(sender=Task, task=task, error=outcome.exception)
-    if task.backend:
-        _send_tasks_finished(task)
+
+    def announce() -> None:  # not a partial: Django names the callback by its __qualname__
+        if status == Task.COMPLETED:
+            _send(signals.on_success, "on_success", task)
+        elif status != Task.CANCELLED:
+            _send(signals.on_failure, "on_failure", task, error=outcome.exception)
+        if task.backend:
+            _send_tasks_finished(task)
+
+    # Never inside the writer's transaction: a receiver that raises there would roll back a whole
+    # rescue. robust: whatever fails while telling them, the caller's bookkeeping goes on.
+    transaction.on_commit(announce, robust=True)
+
+
+def _send(signal: Signal, name: str, task: Task, **kwargs: Any) -> None:
+    """Send ``signal`` about ``task`` to every receiver; one that raises is logged, not raised."""
+    for receiver, response in signal.send_robust(sender=Task, task=task, **kwargs):
+        if isinstance(response, Exception):
+            logger.error(
+                "%s receiver %r failed for %s: %r",
+                name,
+                receiver,
+                task.id,
+                response,
+                exc_info=response,
+            )
 
 
 def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int | None:
@@ -382,7 +414,7 @@ def _finish_postgresql(
     """
     params: dict[str, Any] = {"now": now, **columns}
     params.update({f"{name}_set": values for name, values in flags.items()})
-    with _binding_cursor() as cursor:
+    with binding_cursor(connection.alias) as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
 
@@ -452,7 +484,10 @@ def release(tasks: Iterable[Task]) -> int:
 
 
 def rescue_stale(now: datetime | None = None) -> list[Task]:
-    """Take back claims whose worker stopped heartbeating: retry while attempts remain, else fail."""
+    """Take back claims whose worker stopped heartbeating: retry while attempts remain, else fail.
+
+    The receivers of ``on_failure`` hear of the rescued tasks once the whole batch is committed.
+    """
     now = now or timezone.now()
     rescued: list[Task] = []
     with transaction.atomic():

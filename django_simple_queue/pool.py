@@ -53,9 +53,11 @@ def _drop_dead_connections() -> None:
 
 
 def _sendable(outcome: Outcome) -> Outcome:
+    """``outcome``, its exception replaced by a RuntimeError if the supervisor could not read it
+    back: some pickle, and fail to unpickle (an ``__init__`` with more required arguments)."""
     if outcome.exception is not None:
         try:
-            pickle.dumps(outcome.exception)
+            pickle.loads(pickle.dumps(outcome.exception))
         except Exception:
             outcome.exception = RuntimeError(repr(outcome.exception))
     return outcome
@@ -124,8 +126,11 @@ class Child:
     queue: deque[Task] = field(default_factory=deque)
     started: float = 0.0
     deadline: float | None = None
-    # Why the supervisor is stopping this child's task: "timeout", "cancel", "shutdown" or "lost".
+    # Why the supervisor is killing this child: "timeout", "cancel", "shutdown", "lost" or
+    # "unreadable" (a message it sent could not be read), and the id of the task that was running.
+    # Final: a child being killed is sent nothing more.
     stop_reason: str | None = None
+    stopped: Any = None
     timeouts: dict[Any, int | None] = field(default_factory=dict)
     # Its pipe is broken: it died, and is sent nothing more until its death is handled.
     gone: bool = False
@@ -175,7 +180,6 @@ class Child:
         timeout = self.timeouts.get(self.queue[0].id)
         self.started = now
         self.deadline = now + timeout if timeout else None
-        self.stop_reason = None
 
     def finished_one(self) -> Task:
         """The running task is done: the next queued one (if any) is running from now on."""
@@ -198,11 +202,25 @@ class Child:
         """Kill the child running this task (it ignores SIGTERM, which may reach its whole group)."""
         if self.stop_reason is None:
             self.stop_reason = reason
+            self.stopped = self.task.id if self.task is not None else None
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
 
+    def killed_for_another(self) -> bool:
+        """Killed while running a task other than the one it was stopped for: that one finished
+        first (its outcome was on its way), and the kill caught the next one."""
+        return (
+            self.stop_reason is not None and self.task is not None and self.task.id != self.stopped
+        )
+
     def death_outcome(self) -> Outcome:
         """The outcome of the task this child was running when it died."""
+        if self.stop_reason == "unreadable":
+            return Outcome(
+                ok=False,
+                error="The worker could not read what the task's process sent "
+                "(see the worker's log); the process was stopped.",
+            )
         if self.stop_reason == "timeout":
             timeout = int(self.deadline - self.started) if self.deadline else None
             return Outcome(

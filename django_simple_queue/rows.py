@@ -49,12 +49,17 @@ def row(obj: Task, now: datetime) -> list[Any]:
     return values
 
 
-def _cursor(using: str) -> Any:
+def binding_cursor(using: str = "default") -> Any:
+    """A psycopg cursor with server-side parameters, on the ORM's connection ``using``.
+
+    The values travel apart from the SQL, so nothing is quoted in Python (Django's client-side
+    binding quotes each value, each element of an array too). Nothing is prepared: Django sets
+    psycopg's ``prepare_threshold`` to None unless the database's OPTIONS set it.
+    """
     import psycopg
 
     wrapper = connections[using]
     wrapper.ensure_connection()
-    # Server-side parameters: psycopg prepares the statement once, and nothing is quoted in Python.
     return psycopg.Cursor(wrapper.connection)
 
 
@@ -73,7 +78,7 @@ def insert_one(item: dict[str, Any], using: str = "default") -> uuid.UUID:
     )
     task_id = uuid.uuid4()
     fields = {**_template(timezone.now()), **item, "id": task_id}
-    with _cursor(using) as cursor:
+    with binding_cursor(using) as cursor:
         cursor.execute(sql, [*(fields[name] for name in _NAMES), CHANNEL, fields["queue"]])
     return task_id
 
@@ -102,7 +107,7 @@ def copy_many(items: Sequence[Task | dict[str, Any]], using: str = "default") ->
     template = _template(now)
     ids: list[uuid.UUID] = []
     with (
-        _cursor(using) as cursor,
+        binding_cursor(using) as cursor,
         cursor.copy(f'COPY "{Task._meta.db_table}" ({COLUMNS}) FROM STDIN') as copy,
     ):
         for item in items:

@@ -6,6 +6,10 @@
   lost or exited, a ``TimeoutError`` on timeout.
 - ``before_loop(task, iteration)`` / ``after_loop(task, output, iteration)``: around each step
   of a generator task, counting from 0.
+
+``on_success`` and ``on_failure`` are sent once the task's new state is committed; a receiver's
+exception is logged (logger ``django_simple_queue``), not raised, so it cannot undo or interrupt
+the queue's bookkeeping.
 """
 
 from __future__ import annotations

@@ -12,10 +12,11 @@ import os
 import random
 import signal
 import socket
+import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -34,8 +35,9 @@ __all__ = ["ManagedEventLoop", "Worker", "execute_task"]
 logger = logging.getLogger("django_simple_queue")
 
 FLUSH_INTERVAL = 0.25
-# Claim more tasks than there are free children (and queue one behind a running one) only while
-# tasks take less than this: a short task held back costs little, a long one would starve others.
+# Claim more tasks than there are free children (and queue one behind a running one) only of task
+# paths whose runs lately took less than this: a short task held back costs little; a long one
+# would wait in this worker while others are idle.
 PREFETCH_MAX_DURATION = 0.05
 # While children hold queues of short tasks, their outcomes are collected this often (seconds)
 # instead of waking the supervisor for every one.
@@ -91,7 +93,9 @@ class Worker:
         self.preloaded: set[str] = set()
         # Claimed tasks not yet sent to a child.
         self.backlog: deque[Task] = deque()
-        self.typical_duration: float | None = None
+        # How long each task path's runs took lately (seconds), and the paths that are short.
+        self.durations: dict[str, float] = {}
+        self.short: set[str] = set()
         self.stale_after = float(conf.get("STALE_AFTER"))
         self.db_lost_since: float | None = None
         self.db_failures = 0
@@ -313,7 +317,11 @@ class Worker:
         return self.poll_interval * random.uniform(0.75, 1.25)
 
     def _prefetching(self) -> bool:
-        return self.typical_duration is not None and self.typical_duration < PREFETCH_MAX_DURATION
+        """Claim ahead, and queue tasks behind running ones, while all that runs here is short:
+        a short task queued behind a long one would wait while other workers are idle."""
+        return bool(self.short) and all(
+            child.task is None or child.task.task in self.short for child in self.children
+        )
 
     def _room(self) -> int:
         """How many more tasks to claim now: free children, and some ahead while tasks are short."""
@@ -334,15 +342,18 @@ class Worker:
 
     def _claim(self) -> int:
         if self.stopping_since is not None and self.backlog:
-            released = list(self.backlog)
-            self.backlog.clear()
-            lifecycle.release(released)
-            for task in released:
-                self.say(f"released {task.id} back to the queue")
+            # Written with the outcomes, and kept until written (the recorder says so).
+            while self.backlog:
+                self.recorder.release(self.backlog.popleft())
         free = self._room()
         if free <= 0:
             return 0
-        tasks = lifecycle.claim(self.name, limit=free, queues=self.queues, pid=os.getpid())
+        # Any task for the children that can start one now; beyond that, only tasks known to be
+        # short: those wait in a child's queue.
+        now = min(free, max(self.concurrency - len(self._busy()) - len(self.backlog), 0))
+        tasks = self._claim_some(now)
+        if free > now and self.short:
+            tasks += self._claim_some(free - now, paths=sorted(self.short))
         if not tasks:
             if self.burst and not self._busy() and not self.backlog:
                 self.stopping_since = time.monotonic()
@@ -358,6 +369,13 @@ class Worker:
         self.backlog.extend(tasks)
         self._dispatch()
         return len(tasks)
+
+    def _claim_some(self, limit: int, paths: list[str] | None = None) -> list[Task]:
+        if limit <= 0:
+            return []
+        return lifecycle.claim(
+            self.name, limit=limit, queues=self.queues, pid=os.getpid(), paths=paths
+        )
 
     def _depth(self) -> int:
         """Tasks a child may hold: one at a time, or a queue of them while tasks are short."""
@@ -376,7 +394,14 @@ class Worker:
             # Share the backlog between the children that can take some, one message each.
             share = max(1, len(self.backlog) // max(1, self._free_children()))
             count = min(child.room(self._depth()), share, len(self.backlog))
-            tasks = [self.backlog.popleft() for _ in range(count)]
+            tasks: list[Task] = []
+            # Only a task known to be short waits behind another one.
+            while len(tasks) < count and (
+                not (child.busy or tasks) or self.backlog[0].task in self.short
+            ):
+                tasks.append(self.backlog.popleft())
+            if not tasks:
+                return  # the next task waits for a child with nothing to run
             timeouts = [task.timeout or conf.get_task_timeout() for task in tasks]
             if not child.start(tasks, timeouts):
                 self.backlog.extendleft(reversed(tasks))
@@ -433,41 +458,60 @@ class Worker:
     # -- messages from children -------------------------------------------------------------
 
     def _receive(self, child: Child) -> None:
-        while child.task is not None:
+        self._read(child)
+        if child.process.is_alive():
+            return
+        child.process.join()
+        # What it sent between the last read and its exit: a last outcome, not a death.
+        self._read(child)
+        if child.task is not None:
+            # Tasks queued behind the lost one never started: another child runs them.
+            self.backlog.extendleft(reversed(child.waiting()))
+            self._died(child)
+        child.close()
+        self.children.remove(child)
+
+    def _read(self, child: Child) -> None:
+        """Take in the messages ``child`` has sent, each about the first task of its queue."""
+        # After an unreadable message, the rest would be taken for the wrong tasks.
+        while child.task is not None and child.stop_reason != "unreadable":
             try:
                 if not child.conn.poll():
-                    break
+                    return
                 kind, payload = child.conn.recv()
             except (EOFError, OSError):
-                break
+                return
+            except Exception:
+                logger.exception("could not read a message of the child running %s", child.task.id)
+                child.stop_task("unreadable")
+                return
             if kind == "output":
                 self.recorder.output(child.task, payload)
             elif kind == "progress":
                 self.recorder.progress(child.task, payload)
             elif kind == "done":
                 self._complete(child, payload)
-        if not child.process.is_alive():
-            child.process.join()
-            if child.task is not None:
-                # Tasks queued behind the lost one never started: another child runs them.
-                self.backlog.extendleft(reversed(child.waiting()))
-                outcome = child.death_outcome()
-                outcome.log = child.read_log(conf.get_max_output_size())
-                self._complete(child, outcome)
-            child.close()
-            self.children.remove(child)
+
+    def _died(self, child: Child) -> None:
+        """``child`` died running the first task of its queue: record how, or give it back."""
+        if child.stop_reason == "shutdown" or child.killed_for_another():
+            # Killed by this worker, not by the task: back to the queue, the attempt not counted.
+            self.recorder.release(child.finished_one())
+            return
+        outcome = child.death_outcome()
+        outcome.log = child.read_log(conf.get_max_output_size())
+        self._complete(child, outcome)
 
     def _complete(self, child: Child, outcome: Outcome) -> None:
-        stop_reason = child.stop_reason
         duration = time.monotonic() - child.started
         task = child.finished_one()
-        if stop_reason == "shutdown":
-            self.recorder.release(task)
-            return
-        if self.typical_duration is None:
-            self.typical_duration = duration
+        lately = self.durations.get(task.task)
+        lately = duration if lately is None else 0.8 * lately + 0.2 * duration
+        self.durations[task.task] = lately
+        if lately < PREFETCH_MAX_DURATION:
+            self.short.add(task.task)
         else:
-            self.typical_duration = 0.8 * self.typical_duration + 0.2 * duration
+            self.short.discard(task.task)
         self.recorder.outcome(task, outcome, duration)
 
     def _record(self) -> None:
@@ -550,12 +594,40 @@ def execute_task(task_id: uuid.UUID | str, log_fd: int | None = None) -> None:
     task = Task.objects.get(id=task_id)
     if task.status not in (Task.QUEUED, Task.PROGRESS):
         return
-    lifecycle.claim_one(task, worker_name(), pid=os.getpid())
+    if not lifecycle.claim_one(task, worker_name(), pid=os.getpid()):
+        return  # another process claimed it first, and runs it
     sink = _DatabaseSink(task)
-    if log_fd is None:
-        outcome = execution.run(task, sink)
-    else:
-        with execution.capture(log_fd, os_level=False):
+    with _heartbeats(task):
+        if log_fd is None:
             outcome = execution.run(task, sink)
-        os.close(log_fd)
+        else:
+            with execution.capture(log_fd, os_level=False):
+                outcome = execution.run(task, sink)
+            os.close(log_fd)
     lifecycle.finish(task, outcome)
+
+
+@contextlib.contextmanager
+def _heartbeats(task: Task) -> Iterator[None]:
+    """Refresh the heartbeat of ``task``'s claim from a thread while it runs in this process:
+    a worker would otherwise take the claim for lost after STALE_AFTER and run the task again."""
+    stop = threading.Event()
+    interval = float(conf.get("HEARTBEAT_INTERVAL"))
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    lifecycle.heartbeat(task.worker_id, [task])
+                except DatabaseError as exc:  # tried again at the next beat
+                    logger.warning("could not refresh the heartbeat of %s: %s", task.id, exc)
+        finally:
+            connections.close_all()  # this thread's own
+
+    thread = threading.Thread(target=beat, name=f"heartbeat of {task.id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

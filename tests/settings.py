@@ -91,6 +91,8 @@ DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {
     "tests.tasks.echo",
     "tests.tasks.count_up",
     "tests.tasks.fail",
+    "tests.tasks.fail_unpicklably",
+    "tests.tasks.heartbeat_after",
     "tests.tasks.sleep",
     "tests.tasks.noisy",
     "tests.tasks.async_add",

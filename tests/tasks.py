@@ -39,6 +39,26 @@ def fail(message="boom"):
     raise ValueError(message)
 
 
+class TwoPartError(Exception):
+    """Pickles, but does not unpickle: ``__init__`` needs two arguments, ``args`` holds one."""
+
+    def __init__(self, code, detail):
+        super().__init__(f"{code}: {detail}")
+
+
+def fail_unpicklably(code=7):
+    raise TwoPartError(code, "no unpickling me")
+
+
+def heartbeat_after(seconds=0.6):
+    """Sleep, then say how long after its start this running task's heartbeat was last refreshed."""
+    from django_simple_queue.models import Task
+
+    time.sleep(seconds)
+    row = Task.objects.get(task="tests.tasks.heartbeat_after", status=Task.PROGRESS)
+    return (row.heartbeat_at - row.started_at).total_seconds()
+
+
 def sleep(seconds=1.0):
     time.sleep(seconds)
     return "slept"

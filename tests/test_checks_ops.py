@@ -49,6 +49,14 @@ def test_allowed_tasks_that_do_not_import_are_named(settings):
     assert "nodots" in text
 
 
+def test_a_tasks_api_task_in_allowed_tasks_is_named_as_such(settings):
+    settings.DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {"tests.tasks.add", "tests.backend_tasks.add"}
+    (found,) = [m for m in check_settings() if m.id == "django_simple_queue.W002"]
+    assert "'tests.backend_tasks.add' is a Django @task" in found.msg
+    assert "not callable" not in found.msg
+    assert found.hint == "Remove it from the set."
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [

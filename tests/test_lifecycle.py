@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from django_simple_queue import lifecycle, signals
@@ -70,6 +71,7 @@ def test_permanent_failure_is_not_retried():
     assert lifecycle.finish(task, Outcome(ok=False, error="bad row", permanent=True)) == Task.FAILED
 
 
+@pytest.mark.django_db(transaction=True)
 def test_signals_fire_once_with_the_final_state():
     seen = []
 
@@ -111,6 +113,32 @@ def test_rescue_fails_a_task_without_attempts_left_saying_where_it_ran():
     assert rescued.status == Task.FAILED
     assert "Worker box:42 was lost" in rescued.error
     assert "no heartbeat since" in rescued.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_raising_receiver_neither_undoes_nor_stops_a_rescue(caplog):
+    lost = timezone.now() - timedelta(minutes=5)
+    stale = TaskFactory.create_batch(2, running=True, heartbeat_at=lost)
+    heard = []
+
+    def broken(sender, task, error, **kwargs):
+        # After the commit: outside the rescue's transaction, with the row already Failed.
+        status = Task.objects.get(id=task.id).status
+        heard.append((task.id, connection.in_atomic_block, status))
+        raise RuntimeError("receiver bug")
+
+    signals.on_failure.connect(broken)
+    try:
+        rescued = lifecycle.rescue_stale()
+    finally:
+        signals.on_failure.disconnect(broken)
+    assert {task.id for task in rescued} == {task.id for task in stale}
+    assert set(Task.objects.values_list("status", flat=True)) == {Task.FAILED}
+    assert sorted(heard) == sorted((task.id, False, Task.FAILED) for task in stale)
+    errors = [r for r in caplog.records if r.name == "django_simple_queue"]
+    assert len(errors) == 2
+    assert all("on_failure receiver" in r.getMessage() for r in errors)
+    assert all(isinstance(r.exc_info[1], RuntimeError) for r in errors)
 
 
 def test_rescue_requeues_a_task_with_attempts_left_and_leaves_fresh_claims():
@@ -171,3 +199,24 @@ def test_release_puts_a_claim_back_without_counting_the_attempt():
     assert lifecycle.release([task]) == 1
     task.refresh_from_db()
     assert task.status == Task.QUEUED and task.attempts == 0 and task.claim_token is None
+
+
+def test_claim_one_that_loses_the_race_holds_no_one_elses_claim():
+    task = TaskFactory()
+    first, second = Task.objects.get(id=task.id), Task.objects.get(id=task.id)
+    assert lifecycle.claim_one(first, "a:1")
+    assert not lifecycle.claim_one(second, "b:2")
+    assert second.claim_token is None and second.status == Task.QUEUED
+    # Only the winner's outcome is recorded.
+    assert lifecycle.finish(second, Outcome(ok=True, output="b")) is None
+    assert lifecycle.finish(first, Outcome(ok=True, output="a")) == Task.COMPLETED
+    assert Task.objects.get(id=task.id).output == "a"
+
+
+def test_claim_limited_to_task_paths_skips_the_others_in_order():
+    long = TaskFactory(task="tests.tasks.sleep")
+    short = [TaskFactory(task="tests.tasks.add") for _ in range(3)]
+    claimed = lifecycle.claim("w:1", limit=2, paths=["tests.tasks.add"])
+    assert [task.id for task in claimed] == [task.id for task in short[:2]]
+    assert Task.objects.get(id=long.id).status == Task.QUEUED
+    assert [task.id for task in lifecycle.claim("w:1", limit=5)] == [long.id, short[2].id]

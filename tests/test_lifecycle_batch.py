@@ -12,7 +12,9 @@ from django.utils import timezone
 from django_simple_queue import lifecycle, signals
 from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
+from django_simple_queue.recorder import Recorder
 from django_simple_queue.utils import create_task, create_tasks
+from tests import backend_tasks
 from tests.factories import TaskFactory
 from tests.models import Execution
 
@@ -119,7 +121,7 @@ def test_finish_many_is_fenced_per_task_by_its_claim_token():
     assert (row.status, row.worker_id, row.output) == (Task.PROGRESS, "w2", None)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_finish_many_sends_the_signals_of_each_task():
     TaskFactory.create_batch(2)
     first, second = lifecycle.claim("w", limit=2)
@@ -142,6 +144,42 @@ def test_finish_many_sends_the_signals_of_each_task():
         signals.on_success.disconnect(success)
         signals.on_failure.disconnect(failure)
     assert heard == [("success", first.id), ("failure", second.id, boom)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_raising_receiver_stops_no_outcome_of_a_batch(caplog):
+    TaskFactory.create_batch(2)
+    result = backend_tasks.add.enqueue(1, 2)  # Django's task_finished, sent after ours
+    tasks = lifecycle.claim("w", limit=3)
+    heard: list[tuple[str, object]] = []
+
+    def broken(sender, task, **kwargs):
+        heard.append(("broken", task.id))
+        raise RuntimeError("receiver bug")
+
+    def other(sender, task, **kwargs):
+        heard.append(("other", task.id))
+
+    signals.on_success.connect(broken)
+    signals.on_success.connect(other)
+    lines: list[str] = []
+    recorder = Recorder(say=lines.append)
+    try:
+        for task in tasks:
+            recorder.track(task)
+            recorder.outcome(task, Outcome(ok=True, return_value=3), 0.1)
+        recorder.write()
+    finally:
+        signals.on_success.disconnect(broken)
+        signals.on_success.disconnect(other)
+    assert recorder.pending == 0 and recorder.finished == 3
+    assert set(Task.objects.values_list("status", flat=True)) == {Task.COMPLETED}
+    assert heard == [(kind, task.id) for task in tasks for kind in ("broken", "other")]
+    assert all(line.endswith("Completed in 0.10s") for line in lines), lines
+    assert Execution.objects.filter(key=f"finished:{result.id}:SUCCESSFUL").exists()
+    errors = [r for r in caplog.records if r.name == "django_simple_queue"]
+    assert len(errors) == 3
+    assert all("on_success receiver" in r.getMessage() and r.exc_info for r in errors)
 
 
 def test_finish_many_of_nothing_writes_nothing():

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from django_simple_queue import monitor
+from django_simple_queue import monitor, signals
 from django_simple_queue.models import Task
 from tests.factories import TaskFactory
 
@@ -35,6 +35,28 @@ def test_detect_orphaned_tasks_fails_dead_same_host_pids_only():
     assert elsewhere.status == Task.PROGRESS
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_raising_receiver_does_not_stop_the_other_orphans_from_failing(caplog):
+    host = socket.gethostname()
+    orphans = [
+        TaskFactory(running=True, worker_pid=dead_pid(), worker_id=f"{host}:{i}") for i in range(2)
+    ]
+    heard = []
+
+    def broken(sender, task, error, **kwargs):
+        heard.append(task.id)
+        raise RuntimeError("receiver bug")
+
+    signals.on_failure.connect(broken)
+    try:
+        monitor.detect_orphaned_tasks()
+    finally:
+        signals.on_failure.disconnect(broken)
+    assert set(Task.objects.values_list("status", flat=True)) == {Task.FAILED}
+    assert sorted(heard) == sorted(task.id for task in orphans)
+    assert len([r for r in caplog.records if r.name == "django_simple_queue"]) == 2
+
+
 def test_handle_subprocess_exit():
     ok = TaskFactory(running=True)
     bad = TaskFactory(running=True)
@@ -46,9 +68,9 @@ def test_handle_subprocess_exit():
     assert bad.status == Task.FAILED and "exited with code 9" in bad.error
 
 
+@pytest.mark.django_db(transaction=True)
 def test_handle_task_timeout_fails_with_timeout_error():
     errors = []
-    from django_simple_queue import signals
 
     def failure(sender, task, error, **kwargs):
         errors.append(error)

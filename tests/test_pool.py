@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import struct
+import subprocess
 import tempfile
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 
+import pytest
+
 from django_simple_queue.forkserver import ChildProcess
+from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.models import Task
 from django_simple_queue.pool import Child
 from tests.factories import TaskFactory
 
@@ -71,3 +77,81 @@ def test_the_worker_waits_only_on_pipes_of_children_with_tasks():
     assert idle.conn not in waitables
     assert idle.process.sentinel in waitables, "its exit still wakes the worker"
     assert busy.conn in waitables
+
+
+def running_child(*tasks: Task) -> tuple[Child, Connection, int, subprocess.Popen[bytes]]:
+    """A Child running ``tasks`` in its queue, whose process is a real one that can be killed."""
+    child, theirs, status = make_child()
+    stand_in = subprocess.Popen(["sleep", "60"])  # what the supervisor's kill reaches
+    os.write(status, struct.pack("i", stand_in.pid))
+    assert child.start(list(tasks), [None] * len(tasks))
+    return child, theirs, status, stand_in
+
+
+def report_exit(status: int, stand_in: subprocess.Popen[bytes]) -> None:
+    """Say what the fork server would once the stand-in is reaped."""
+    os.write(status, struct.pack("i", stand_in.wait(5)))
+    os.close(status)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("reason", ["shutdown", "cancel", "timeout"])
+def test_an_outcome_sent_before_the_kill_counts_and_the_task_the_kill_caught_goes_back(reason):
+    # The first task finished (its outcome unread) as the worker decided to stop it; the kill
+    # caught the next one in the child's queue, which did nothing wrong.
+    from django_simple_queue.worker import Worker
+
+    worker = Worker()
+    first, second = TaskFactory(), TaskFactory()
+    child, theirs, status, stand_in = running_child(first, second)
+    worker.children = [child]
+    theirs.send(("done", Outcome(ok=True, output="first's")))
+    child.stop_task(reason)
+    report_exit(status, stand_in)
+
+    worker._receive(child)
+    assert [(task.id, outcome.output) for task, outcome, _ in worker.recorder.results] == [
+        (first.id, "first's")
+    ]
+    assert [task.id for task in worker.recorder.releases] == [second.id]
+    assert worker.children == []
+
+
+@pytest.mark.django_db
+def test_a_task_killed_for_its_own_timeout_fails_as_timed_out():
+    from django_simple_queue.worker import Worker
+
+    worker = Worker()
+    task = TaskFactory()
+    child, _theirs, status, stand_in = running_child(task)
+    worker.children = [child]
+    child.stop_task("timeout")
+    report_exit(status, stand_in)
+
+    worker._receive(child)
+    ((recorded, outcome, _),) = worker.recorder.results
+    assert recorded.id == task.id and outcome.timed_out and not worker.recorder.releases
+
+
+@pytest.mark.django_db
+def test_a_message_the_supervisor_cannot_read_stops_the_child_and_fails_only_its_task():
+    from django_simple_queue.worker import Worker
+    from tests.tasks import TwoPartError
+
+    worker = Worker()
+    bad, queued = TaskFactory(), TaskFactory()
+    child, theirs, status, stand_in = running_child(bad, queued)
+    worker.children = [child]
+    # Pickles in the child, not back in the supervisor; then an outcome that is not bad's.
+    theirs.send(("done", Outcome(ok=False, exception=TwoPartError(1, "x"))))
+    theirs.send(("done", Outcome(ok=True, output="queued's")))
+
+    worker._receive(child)
+    assert child.stop_reason == "unreadable"
+    assert stand_in.wait(5) == -signal.SIGKILL
+    report_exit(status, stand_in)
+    worker._receive(child)
+    ((recorded, outcome, _),) = worker.recorder.results
+    assert recorded.id == bad.id and not outcome.ok
+    assert "could not read" in outcome.error
+    assert [task.id for task in worker.backlog] == [queued.id], "runs again, in another child"

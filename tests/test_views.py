@@ -64,7 +64,8 @@ def test_unfinished_task_page_refreshes_and_finished_does_not(client):
 def test_redact_keys_hide_argument_values(client, settings):
     settings.DJANGO_SIMPLE_QUEUE_REDACT_KEYS = {"password"}
     task = TaskFactory(
-        task="tests.tasks.echo", args=json.dumps({"user": "José", "nested": {"Password": "hunter2"}})
+        task="tests.tasks.echo",
+        args=json.dumps({"user": "José", "nested": {"Password": "hunter2"}}),
     )
     data = client.get(URL, {"task_id": task.id, "type": "json"}).json()
     assert json.loads(data["args"]) == {"user": "José", "nested": {"Password": "•••"}}

@@ -74,6 +74,21 @@ def test_exception_fails_the_task_with_its_traceback_and_the_next_task_runs(run_
     assert Task.objects.get(id=good).status == Task.COMPLETED
 
 
+def test_an_exception_that_cannot_be_unpickled_fails_only_its_own_task(run_worker):
+    # Short tasks, so that children hold queues of them: an outcome read for the wrong task would
+    # shift every later outcome.
+    before = [create_task("tests.tasks.add", {"a": n}) for n in range(20)]
+    bad = create_task("tests.tasks.fail_unpicklably", {"code": 7})
+    after = [create_task("tests.tasks.add", {"a": n}) for n in range(20, 40)]
+    run_worker("--concurrency", "2")
+    bad_task = Task.objects.get(id=bad)
+    assert bad_task.status == Task.FAILED
+    assert "TwoPartError" in bad_task.error and "Traceback" in bad_task.error
+    for n, task_id in enumerate(before + after):
+        task = Task.objects.get(id=task_id)
+        assert (task.status, task.output) == (Task.COMPLETED, str(n + 1))
+
+
 @pytest.mark.parametrize(
     ("task", "args", "message"),
     [
@@ -242,6 +257,21 @@ def test_concurrency_and_fresh_process_per_task(run_worker):
     assert Execution.objects.count() == 6
 
 
+def test_long_tasks_behind_short_ones_are_not_queued_behind_each_other(run_worker):
+    # While tasks are short, a worker claims ahead and gives each child a queue of them. A long
+    # task among them must not be held in such a queue: it waits for a child with nothing to run.
+    # Two children; one start and one end per long task, as Execution rows.
+    short = [create_task("tests.tasks.add", {"a": n}) for n in range(40)]
+    long = [create_task("tests.tasks.mark", {"key": f"long{n}", "seconds": 1.0}) for n in range(4)]
+    short += [create_task("tests.tasks.add", {"a": n}) for n in range(40)]
+    run_worker("--concurrency", "2")
+    assert Task.objects.filter(id__in=short + long, status=Task.COMPLETED).count() == 84
+    by_child: dict[int, int] = {}
+    for pid in Execution.objects.values_list("pid", flat=True):
+        by_child[pid] = by_child.get(pid, 0) + 1
+    assert sorted(by_child.values()) == [2, 2], "each child ran two of the long tasks"
+
+
 def test_verbosity_zero_is_silent(run_worker):
     create_task("tests.tasks.add", {"a": 1})
     assert run_worker("-v", "0").strip() == ""
@@ -262,6 +292,18 @@ def test_execute_task_runs_in_this_process_with_log_fd(tmp_path):
     assert "an info record" in path.read_text()
     assert logging.getLogger().level == level, "the root logger's level is restored"
     assert json.loads(task.args) == {}
+
+
+def test_execute_task_keeps_the_heartbeat_of_its_claim(settings):
+    # Else a worker would take the claim for lost after STALE_AFTER and run the task again.
+    from django_simple_queue.worker import execute_task
+
+    settings.DJANGO_SIMPLE_QUEUE_HEARTBEAT_INTERVAL = 0.1
+    task_id = create_task("tests.tasks.heartbeat_after", {"seconds": 0.6})
+    execute_task(task_id)
+    task = Task.objects.get(id=task_id)
+    assert task.status == Task.COMPLETED, task.error
+    assert float(task.output) >= 0.3
 
 
 def test_signals_fire_as_the_originals_do(run_worker, tmp_path):
