@@ -49,8 +49,8 @@ def enqueue_tasks(
         modeladmin.message_user(
             request,
             ngettext(
-                "%d running task was skipped: cancel it first or requeue a copy.",
-                "%d running tasks were skipped: cancel them first or requeue copies.",
+                "%d running task was skipped: cancel it first.",
+                "%d running tasks were skipped: cancel them first.",
                 running,
             )
             % running,
@@ -63,7 +63,7 @@ def enqueue_tasks(
 def requeue_tasks(
     modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]
 ) -> None:
-    running = queryset.filter(status=Task.PROGRESS).count()
+    unfinished = queryset.exclude(status__in=Task.FINISHED).count()
     copies = lifecycle.requeue_copies(queryset, enqueued_by=request.user.get_username())
     _notify({copy.queue for copy in copies})
     count = len(copies)
@@ -75,11 +75,15 @@ def requeue_tasks(
         % count,
         messages.SUCCESS,
     )
-    if running:
+    if unfinished:
         modeladmin.message_user(
             request,
-            ngettext("%d running task was skipped.", "%d running tasks were skipped.", running)
-            % running,
+            ngettext(
+                "%d queued or running task was skipped.",
+                "%d queued or running tasks were skipped.",
+                unfinished,
+            )
+            % unfinished,
             messages.WARNING,
         )
 

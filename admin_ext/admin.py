@@ -468,7 +468,7 @@ class TaskAdmin(BaseAdmin):
                 obj.status in (Task.QUEUED, Task.PROGRESS) and not obj.cancel_requested
             )
             extra_context["can_requeue"] = (
-                obj.status != Task.PROGRESS and self.has_requeue_permission(request)
+                obj.status in Task.FINISHED and self.has_requeue_permission(request)
             )
             extra_context["dsq_status_url"] = status_url(obj)
             if obj.status == Task.QUEUED:

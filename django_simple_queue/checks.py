@@ -14,6 +14,7 @@
 | W005 | SQLite without ``transaction_mode: IMMEDIATE`` |
 | W006 | a worker on SQLite with ``--concurrency`` above 1, or beside another worker (said by ``task_worker``) |
 | W007 | a ``DJANGO_SIMPLE_QUEUE_`` setting that does not exist (a typo?) |
+| E007 | a PostgreSQL database used through psycopg2: the queue needs psycopg 3 |
 """
 
 from __future__ import annotations
@@ -230,6 +231,24 @@ def _check_sqlite() -> list[CheckMessage]:
     return errors
 
 
+def _check_postgresql_driver() -> list[CheckMessage]:
+    """The queue's statements on PostgreSQL (claims, COPY, LISTEN) are psycopg 3's."""
+    if not any(connections[alias].vendor == "postgresql" for alias in settings.DATABASES):
+        return []
+    from django.db.backends.postgresql import psycopg_any
+
+    if psycopg_any.is_psycopg3:
+        return []
+    return [
+        Error(
+            "Django uses psycopg2 for PostgreSQL; django-simple-queue needs psycopg 3.",
+            hint="pip install 'django-simple-queue[postgres]' (psycopg 3); Django prefers it "
+            "to psycopg2 once it is installed.",
+            id="django_simple_queue.E007",
+        )
+    ]
+
+
 @register(Tags.compatibility)
 def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Every check of this package's settings."""
@@ -240,6 +259,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     errors += _check_redact_keys()
     errors += _check_unknown_settings()
     errors += _check_sqlite()
+    errors += _check_postgresql_driver()
     if apps.is_installed("django.contrib.admin") and not apps.is_installed("import_export"):
         errors.append(
             Warning(

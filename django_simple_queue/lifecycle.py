@@ -33,12 +33,16 @@ logger = logging.getLogger("django_simple_queue")
 TRUNCATION_MARKER = "\n… [truncated: more than {limit} bytes]"
 
 
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` bytes of UTF-8, with a visible marker when cut."""
+def truncate(text: str, limit: int, *, whole: int | None = None) -> str:
+    """``text`` cut to ``limit`` bytes of UTF-8, with a visible marker when cut.
+
+    The marker names ``whole``, when ``text`` is the last part that fits of a longer output.
+    """
     data = text.encode()
     if len(data) <= limit:
         return text
-    return data[:limit].decode("utf-8", "ignore") + TRUNCATION_MARKER.format(limit=limit)
+    marker = TRUNCATION_MARKER.format(limit=limit if whole is None else whole)
+    return data[:limit].decode("utf-8", "ignore") + marker
 
 
 @dataclass
@@ -428,14 +432,13 @@ def _send_tasks_finished(task: Task) -> None:
     send_finished(task)
 
 
-def heartbeat(worker_id: str, tasks: Iterable[Task]) -> set[uuid.UUID]:
-    """Refresh the heartbeat of the worker's claims; return the ids whose cancel was requested."""
+def heartbeat(tasks: Iterable[Task]) -> None:
+    """Refresh the heartbeat of the claims on ``tasks`` that are still held."""
     tokens = {task.claim_token for task in tasks}
-    if not tokens:
-        return set()
-    claimed = Task.objects.filter(claim_token__in=tokens, status=Task.PROGRESS)
-    claimed.update(heartbeat_at=timezone.now())
-    return set(claimed.filter(cancel_requested=True).values_list("id", flat=True))
+    if tokens:
+        Task.objects.filter(claim_token__in=tokens, status=Task.PROGRESS).update(
+            heartbeat_at=timezone.now()
+        )
 
 
 def held_claims(tasks: Iterable[Task]) -> dict[uuid.UUID, bool]:
@@ -537,7 +540,11 @@ def enqueue_again(queryset: Any) -> int:
 
 
 def requeue_copies(queryset: Any, *, enqueued_by: str = "") -> list[Task]:
-    """A new queued copy of each task, linked to its original, which is kept as history."""
+    """A new queued copy of each finished task, linked to its original, which is kept as history.
+
+    Queued and running tasks are left out: a copy of one would run the same work twice (and a
+    second "apply to all" would copy the copies the first one made).
+    """
     copies = [
         Task(
             task=task.task,
@@ -551,7 +558,7 @@ def requeue_copies(queryset: Any, *, enqueued_by: str = "") -> list[Task]:
             enqueued_by=enqueued_by or task.enqueued_by,
             requeued_from=task,
         )
-        for task in queryset.exclude(status=Task.PROGRESS)
+        for task in queryset.filter(status__in=Task.FINISHED)
     ]
     return Task.objects.bulk_create(copies)
 

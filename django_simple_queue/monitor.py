@@ -32,8 +32,9 @@ def _zombie(pid: int) -> bool:
         return False
 
 
-def detect_orphaned_tasks() -> None:
-    """Fail In-progress tasks whose worker process, on this host, is no longer running.
+def detect_orphaned_tasks() -> list[Task]:
+    """Fail In-progress tasks whose worker process, on this host, is no longer running; return
+    those whose outcome was written (retried or failed).
 
     Tasks of workers on other hosts are left to the heartbeat rescue (``lifecycle.rescue_stale``).
     """
@@ -43,11 +44,14 @@ def detect_orphaned_tasks() -> None:
         .filter(worker_pid__isnull=False)
         .filter(Q(worker_id="") | Q(worker_id__startswith=f"{host}:"))
     )
+    orphaned = []
     for task in running:
         if task.worker_pid is None or _pid_alive(task.worker_pid):
             continue
         error = f"Task failed: worker process (PID {task.worker_pid}) no longer running"
-        lifecycle.finish(task, Outcome(ok=False, error=error))
+        if lifecycle.finish(task, Outcome(ok=False, error=error)) is not None:
+            orphaned.append(task)
+    return orphaned
 
 
 def handle_subprocess_exit(task_id: uuid.UUID, exit_code: int | None) -> None:

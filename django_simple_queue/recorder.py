@@ -45,7 +45,7 @@ class Recorder:
             return
         data = text.encode()
         if size + len(data) > limit:
-            text = lifecycle.truncate(text, max(limit - size, 0))
+            text = lifecycle.truncate(text, max(limit - size, 0), whole=limit)
         self.output_sizes[task.id] = size + len(data)
         self.buffers[task.id].append(("output", text))
 

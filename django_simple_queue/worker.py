@@ -546,7 +546,7 @@ class Worker:
                 child.stop_task("cancel")
 
     def _heartbeat_claims(self) -> None:
-        lifecycle.heartbeat(self.name, self._held())
+        lifecycle.heartbeat(self._held())
         self.last["heartbeat"] = time.monotonic()
 
     def _heartbeat(self) -> None:
@@ -556,7 +556,9 @@ class Worker:
         if time.monotonic() >= self.rescue_after:
             for task in lifecycle.rescue_stale():
                 self.say(f"rescued {task.id} {task.task} from lost worker {task.worker_id}")
-        monitor.detect_orphaned_tasks()
+        for task in monitor.detect_orphaned_tasks():
+            pid = task.worker_pid
+            self.say(f"orphaned {task.id} {task.task}: worker process {pid} on this host is gone")
 
     def _enforce_stops(self, now: float) -> None:
         shutting_down = self.stopping_since is not None and (
@@ -618,7 +620,7 @@ def _heartbeats(task: Task) -> Iterator[None]:
         try:
             while not stop.wait(interval):
                 try:
-                    lifecycle.heartbeat(task.worker_id, [task])
+                    lifecycle.heartbeat([task])
                 except DatabaseError as exc:  # tried again at the next beat
                     logger.warning("could not refresh the heartbeat of %s: %s", task.id, exc)
         finally:

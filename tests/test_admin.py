@@ -348,7 +348,7 @@ def test_enqueue_action_puts_finished_tasks_back_and_skips_running(admin_client)
     response = post_action(admin_client, "enqueue_tasks", [failed, done, cancelled, running])
     texts = messages_of(response)
     assert "3 tasks were enqueued." in texts
-    assert "1 running task was skipped: cancel it first or requeue a copy." in texts
+    assert "1 running task was skipped: cancel it first." in texts
     for task in (failed, done, cancelled):
         task.refresh_from_db()
         assert (task.status, task.attempts, task.finished_at) == (Task.QUEUED, 0, None)
@@ -358,8 +358,11 @@ def test_enqueue_action_puts_finished_tasks_back_and_skips_running(admin_client)
 
 def test_requeue_action_copies_and_keeps_history(admin_client, admin_user):
     failed = TaskFactory(failed=True, queue="mail", priority=4)
-    response = post_action(admin_client, "requeue_tasks", [failed])
+    queued, running = TaskFactory(), TaskFactory(running=True)
+    response = post_action(admin_client, "requeue_tasks", [failed, queued, running])
     assert "1 task was requeued as a new copy." in messages_of(response)
+    assert "2 queued or running tasks were skipped." in messages_of(response)
+    assert not Task.objects.filter(requeued_from__in=[queued, running]).exists()
     copy = Task.objects.get(requeued_from=failed)
     assert (copy.status, copy.queue, copy.priority, copy.args) == (
         Task.QUEUED,

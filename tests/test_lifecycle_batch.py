@@ -214,3 +214,15 @@ def test_a_child_lost_in_a_batch_costs_only_its_own_task(run_worker):
     # The tasks queued behind it in the same child ran elsewhere, once each.
     assert Task.objects.filter(id__in=before + after, status=Task.COMPLETED).count() == 80
     assert Execution.objects.count() == 80
+
+
+def test_streamed_output_cut_at_the_limit_names_the_limit(settings):
+    settings.DJANGO_SIMPLE_QUEUE_MAX_OUTPUT_SIZE = 100
+    recorder = Recorder()
+    task = TaskFactory.build()
+    recorder.track(task)
+    recorder.output(task, "a" * 60)
+    recorder.output(task, "b" * 60)
+    recorder.output(task, "c" * 60)
+    text = "".join(payload for _, payload in recorder.buffers[task.id])
+    assert text == "a" * 60 + "b" * 40 + "\n… [truncated: more than 100 bytes]"

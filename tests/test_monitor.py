@@ -25,7 +25,8 @@ def test_detect_orphaned_tasks_fails_dead_same_host_pids_only():
     legacy = TaskFactory(running=True, worker_pid=dead_pid(), worker_id="")
     alive = TaskFactory(running=True, worker_pid=os.getpid(), worker_id=f"{host}:2")
     elsewhere = TaskFactory(running=True, worker_pid=dead_pid(), worker_id="otherhost:1")
-    monitor.detect_orphaned_tasks()
+    orphaned = monitor.detect_orphaned_tasks()
+    assert {task.id for task in orphaned} == {dead.id, legacy.id}, "what the worker says"
     for task in (dead, legacy, alive, elsewhere):
         task.refresh_from_db()
     assert dead.status == Task.FAILED and dead.worker_pid is None
