@@ -65,6 +65,7 @@ class Worker:
         max_tasks: int | None = None,
         burst: bool = False,
         poll_interval: float | None = None,
+        name: str | None = None,
         say: Callable[[str], None] | None = None,
     ) -> None:
         self.queues = list(queues or [])
@@ -81,7 +82,9 @@ class Worker:
         # Per-task lines cost time at thousands of tasks a second: built only to be shown.
         self.verbose = say is not None
         self.recorder = Recorder(say)
-        self.name = worker_name()
+        # What its claims are known by: two live workers with one name would take each other's
+        # claims for their own (host:pid is not unique where hosts share a hostname).
+        self.name = name or worker_name()
         self.children: list[Child] = []
         self.claimed = 0
         self.stopping_since: float | None = None

@@ -272,6 +272,13 @@ def test_long_tasks_behind_short_ones_are_not_queued_behind_each_other(run_worke
     assert sorted(by_child.values()) == [2, 2], "each child ran two of the long tasks"
 
 
+def test_a_named_worker_records_its_name_on_its_tasks(run_worker):
+    task_id = create_task("tests.tasks.add", {"a": 1})
+    out = run_worker("--name", "blue-1")
+    assert Task.objects.get(id=task_id).worker_id == "blue-1"
+    assert "worker blue-1 started" in out
+
+
 def test_verbosity_zero_is_silent(run_worker):
     create_task("tests.tasks.add", {"a": 1})
     assert run_worker("-v", "0").strip() == ""

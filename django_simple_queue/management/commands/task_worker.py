@@ -35,6 +35,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--burst", action="store_true", help="Exit when the queue is empty.")
         parser.add_argument(
+            "--name",
+            default=None,
+            help="This worker's name, recorded on its tasks (default host:pid). Each running "
+            "worker needs its own: name them where hosts share a hostname.",
+        )
+        parser.add_argument(
             "--poll-interval",
             type=float,
             default=None,
@@ -65,6 +71,7 @@ class Command(BaseCommand):
             max_tasks=options["max_tasks"],
             burst=options["burst"],
             poll_interval=options["poll_interval"],
+            name=options["name"],
             say=None if quiet else say,
         )
         worker.run()
