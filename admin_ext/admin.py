@@ -256,6 +256,13 @@ class TaskAdmin(BaseAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    # A worker may claim a queued task between the confirmation page and the delete: keep it then.
+    def delete_model(self, request: HttpRequest, obj: Task) -> None:
+        self.delete_queryset(request, Task.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        queryset.exclude(status=Task.PROGRESS).delete()
+
     # Columns.
     @admin.display(description=_("ID"), ordering="id")
     def short_id(self, obj: Task) -> str:

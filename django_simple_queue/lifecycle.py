@@ -45,6 +45,16 @@ def truncate(text: str, limit: int, *, whole: int | None = None) -> str:
     return data[:limit].decode("utf-8", "ignore") + marker
 
 
+def capped(text: str, written: int, limit: int) -> str | None:
+    """What to keep of ``text``, streamed after ``written`` bytes of an output capped at
+    ``limit`` bytes: all of it, the part that fits with the marker, or None past the cap."""
+    if written > limit:
+        return None
+    if written + len(text.encode()) > limit:
+        return truncate(text, max(limit - written, 0), whole=limit)
+    return text
+
+
 @dataclass
 class Outcome:
     """What one attempt produced, as reported by whoever ran it."""

@@ -39,15 +39,11 @@ class Recorder:
         self.output_sizes[task.id] = 0
 
     def output(self, task: Task, text: str) -> None:
-        limit = conf.get_max_output_size()
         size = self.output_sizes[task.id]
-        if size > limit:
-            return
-        data = text.encode()
-        if size + len(data) > limit:
-            text = lifecycle.truncate(text, max(limit - size, 0), whole=limit)
-        self.output_sizes[task.id] = size + len(data)
-        self.buffers[task.id].append(("output", text))
+        kept = lifecycle.capped(text, size, conf.get_max_output_size())
+        self.output_sizes[task.id] = size + len(text.encode())
+        if kept is not None:
+            self.buffers[task.id].append(("output", kept))
 
     def progress(self, task: Task, report: tuple[float | None, str | None]) -> None:
         self.buffers[task.id].append(("progress", report))

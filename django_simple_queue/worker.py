@@ -583,9 +583,13 @@ class _DatabaseSink:
 
     def __init__(self, task: Task) -> None:
         self.task = task
+        self.written = 0
 
     def output(self, text: str) -> None:
-        lifecycle.append_output(self.task, text)
+        kept = lifecycle.capped(text, self.written, conf.get_max_output_size())
+        self.written += len(text.encode())
+        if kept is not None:
+            lifecycle.append_output(self.task, kept)
 
     def progress(self, value: float | None, message: str | None) -> None:
         lifecycle.append_output(self.task, "", progress=value, message=message)

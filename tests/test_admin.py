@@ -737,3 +737,16 @@ def test_date_drill_down_without_scanning_for_distinct_dates(admin_client):
     html = admin_client.get(reverse(CHANGELIST), {"created__year": "2025"}).content.decode()
     assert "?created__month=6&amp;created__year=2025" in html
     assert '<a href="?" class="date-back">&lsaquo; All dates</a>' in html
+
+
+def test_a_task_claimed_while_its_delete_was_confirmed_is_kept(rf, admin_user):
+    # The status was checked when the page was shown; a worker may claim the task since.
+    from django.contrib.admin.sites import site
+
+    queued, claimed_meanwhile = TaskFactory(), TaskFactory(running=True)
+    request = rf.post("/")
+    request.user = admin_user
+    site._registry[Task].delete_queryset(
+        request, Task.objects.filter(pk__in=[queued.pk, claimed_meanwhile.pk])
+    )
+    assert list(Task.objects.values_list("pk", flat=True)) == [claimed_meanwhile.pk]

@@ -301,6 +301,17 @@ def test_execute_task_runs_in_this_process_with_log_fd(tmp_path):
     assert json.loads(task.args) == {}
 
 
+def test_execute_task_caps_streamed_output_like_the_worker(settings):
+    from django_simple_queue.worker import execute_task
+
+    settings.DJANGO_SIMPLE_QUEUE_MAX_OUTPUT_SIZE = 20
+    task_id = create_task("tests.tasks.count_up", {"n": 100})
+    execute_task(task_id)
+    task = Task.objects.get(id=task_id)
+    assert task.status == Task.COMPLETED
+    assert task.output == "0;1;2;3;4;5;6;7;8;9;\n… [truncated: more than 20 bytes]"
+
+
 def test_execute_task_keeps_the_heartbeat_of_its_claim(settings):
     # Else a worker would take the claim for lost after STALE_AFTER and run the task again.
     from django_simple_queue.worker import execute_task
