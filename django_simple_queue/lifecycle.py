@@ -72,27 +72,17 @@ class Outcome:
 
 
 def claim(
-    worker_id: str,
-    *,
-    limit: int = 1,
-    queues: Sequence[str] | None = None,
-    pid: int | None = None,
-    paths: Sequence[str] | None = None,
+    worker_id: str, *, limit: int = 1, queues: Sequence[str] | None = None, pid: int | None = None
 ) -> list[Task]:
-    """Claim up to ``limit`` ready tasks for ``worker_id``; return them marked In progress.
-
-    ``queues`` and ``paths`` (task paths) limit which tasks may be claimed.
-    """
+    """Claim up to ``limit`` ready tasks for ``worker_id``; return them marked In progress."""
     now = timezone.now()
     token = uuid.uuid4()
     if connection.vendor == "postgresql":
-        return _claim_postgresql(token, worker_id, limit, queues, paths, pid, now)
+        return _claim_postgresql(token, worker_id, limit, queues, pid, now)
     with transaction.atomic():
         ready = Task.objects.ready(now)
         if queues:
             ready = ready.filter(queue__in=queues)
-        if paths:
-            ready = ready.filter(task__in=paths)
         if connection.features.has_select_for_update_skip_locked:
             ready = ready.select_for_update(skip_locked=True)
         ids = list(ready.values_list("id", flat=True)[:limit])
@@ -120,7 +110,7 @@ def _claim_sql(known: frozenset[str]) -> tuple[str, list[str]]:
         UPDATE "{table}" AS t SET {assignments}, attempts = t.attempts + 1
         WHERE t.id IN (
             SELECT id FROM "{table}"
-            WHERE status = {Task.QUEUED} AND (run_after IS NULL OR run_after <= %(now)b) {{filters}}
+            WHERE status = {Task.QUEUED} AND (run_after IS NULL OR run_after <= %(now)b) {{queues}}
             ORDER BY priority DESC, created
             LIMIT %(limit)b
             FOR UPDATE SKIP LOCKED
@@ -135,7 +125,6 @@ def _claim_postgresql(
     worker_id: str,
     limit: int,
     queues: Sequence[str] | None,
-    paths: Sequence[str] | None,
     pid: int | None,
     now: datetime,
 ) -> list[Task]:
@@ -143,14 +132,9 @@ def _claim_postgresql(
     del known["attempts"]  # the one change computed by the database
     sql, attnames = _claim_sql(frozenset(known))
     params: dict[str, Any] = {**known, "now": now, "limit": limit}
-    filters = ""
     if queues:
         params["queues"] = list(queues)
-        filters += " AND queue = ANY(%(queues)b)"
-    if paths:
-        params["paths"] = list(paths)
-        filters += " AND task = ANY(%(paths)b)"
-    sql = sql.replace("{filters}", filters)
+    sql = sql.replace("{queues}", "AND queue = ANY(%(queues)b)" if queues else "")
     with binding_cursor(connection.alias) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

@@ -52,14 +52,30 @@ def _drop_dead_connections() -> None:
             conn.close()
 
 
-def _sendable(outcome: Outcome) -> Outcome:
-    """``outcome``, its exception replaced by a RuntimeError if the supervisor could not read it
-    back: some pickle, and fail to unpickle (an ``__init__`` with more required arguments)."""
-    if outcome.exception is not None:
+def pack(outcome: Outcome) -> tuple[Outcome, bytes | None, str]:
+    """An outcome as a child sends it: its exception apart, pickled, with its repr.
+
+    Some exceptions pickle but do not unpickle (an ``__init__`` with more required arguments, a
+    class only the child can import): the message itself must always be readable.
+    """
+    exception, outcome.exception = outcome.exception, None
+    if exception is None:
+        return outcome, None, ""
+    try:
+        data = pickle.dumps(exception)
+    except Exception:
+        data = None
+    return outcome, data, repr(exception)
+
+
+def unpack(message: tuple[Outcome, bytes | None, str]) -> Outcome:
+    """The outcome a child sent, its exception unpickled, or a RuntimeError with its repr."""
+    outcome, data, text = message
+    if text:
         try:
-            pickle.loads(pickle.dumps(outcome.exception))
+            outcome.exception = pickle.loads(data) if data is not None else RuntimeError(text)
         except Exception:
-            outcome.exception = RuntimeError(repr(outcome.exception))
+            outcome.exception = RuntimeError(text)
     return outcome
 
 
@@ -102,7 +118,7 @@ def child_main(conn: Connection, parent_pid: int, fd: int, max_tasks: int, log_l
             db.close_old_connections()
             # One message per task, at once: if a later task kills this process, the supervisor
             # still reads these from the pipe.
-            conn.send(("done", _sendable(outcome)))
+            conn.send(("done", pack(outcome)))
             done += 1
     db.connections.close_all()
 
@@ -126,9 +142,8 @@ class Child:
     queue: deque[Task] = field(default_factory=deque)
     started: float = 0.0
     deadline: float | None = None
-    # Why the supervisor is killing this child: "timeout", "cancel", "shutdown", "lost" or
-    # "unreadable" (a message it sent could not be read), and the id of the task that was running.
-    # Final: a child being killed is sent nothing more.
+    # Why the supervisor is killing this child: "timeout", "cancel", "shutdown" or "lost", and the
+    # id of the task that was running. Final: a child being killed is sent nothing more.
     stop_reason: str | None = None
     stopped: Any = None
     timeouts: dict[Any, int | None] = field(default_factory=dict)
@@ -215,12 +230,6 @@ class Child:
 
     def death_outcome(self) -> Outcome:
         """The outcome of the task this child was running when it died."""
-        if self.stop_reason == "unreadable":
-            return Outcome(
-                ok=False,
-                error="The worker could not read what the task's process sent "
-                "(see the worker's log); the process was stopped.",
-            )
         if self.stop_reason == "timeout":
             timeout = int(self.deadline - self.started) if self.deadline else None
             return Outcome(

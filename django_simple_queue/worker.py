@@ -39,6 +39,8 @@ FLUSH_INTERVAL = 0.25
 # paths whose runs lately took less than this: a short task held back costs little; a long one
 # would wait in this worker while others are idle.
 PREFETCH_MAX_DURATION = 0.05
+# A run of a short path that has lasted this long is not short this time: stop claiming ahead.
+LONG_RUN = 4 * PREFETCH_MAX_DURATION
 # While children hold queues of short tasks, their outcomes are collected this often (seconds)
 # instead of waking the supervisor for every one.
 BATCH_TICK = 0.004
@@ -99,6 +101,8 @@ class Worker:
         # How long each task path's runs took lately (seconds), and the paths that are short.
         self.durations: dict[str, float] = {}
         self.short: set[str] = set()
+        # A task claimed ahead went back to the queue: claim ahead again once a child is free.
+        self.gave_back = False
         self.stale_after = float(conf.get("STALE_AFTER"))
         self.db_lost_since: float | None = None
         self.db_failures = 0
@@ -321,9 +325,13 @@ class Worker:
 
     def _prefetching(self) -> bool:
         """Claim ahead, and queue tasks behind running ones, while all that runs here is short:
-        a short task queued behind a long one would wait while other workers are idle."""
-        return bool(self.short) and all(
-            child.task is None or child.task.task in self.short for child in self.children
+        a task held behind a long one would wait while other workers are idle."""
+        if not self.short or self.gave_back:
+            return False
+        now = time.monotonic()
+        return all(
+            child.task is None or (child.task.task in self.short and now - child.started < LONG_RUN)
+            for child in self.children
         )
 
     def _room(self) -> int:
@@ -345,18 +353,14 @@ class Worker:
 
     def _claim(self) -> int:
         if self.stopping_since is not None and self.backlog:
-            # Written with the outcomes, and kept until written (the recorder says so).
             while self.backlog:
-                self.recorder.release(self.backlog.popleft())
+                self._release(self.backlog.popleft())
+        if len(self._busy()) < self.concurrency:
+            self.gave_back = False
         free = self._room()
         if free <= 0:
             return 0
-        # Any task for the children that can start one now; beyond that, only tasks known to be
-        # short: those wait in a child's queue.
-        now = min(free, max(self.concurrency - len(self._busy()) - len(self.backlog), 0))
-        tasks = self._claim_some(now)
-        if free > now and self.short:
-            tasks += self._claim_some(free - now, paths=sorted(self.short))
+        tasks = lifecycle.claim(self.name, limit=free, queues=self.queues, pid=os.getpid())
         if not tasks:
             if self.burst and not self._busy() and not self.backlog:
                 self.stopping_since = time.monotonic()
@@ -371,14 +375,23 @@ class Worker:
                 )
         self.backlog.extend(tasks)
         self._dispatch()
+        self._give_back_long()
         return len(tasks)
 
-    def _claim_some(self, limit: int, paths: list[str] | None = None) -> list[Task]:
-        if limit <= 0:
-            return []
-        return lifecycle.claim(
-            self.name, limit=limit, queues=self.queues, pid=os.getpid(), paths=paths
-        )
+    def _give_back_long(self) -> None:
+        """Tasks claimed ahead that are not known to be short, and that no child could start, go
+        back to the queue at once (the attempt not counted): another worker may be free now."""
+        long = [task for task in self.backlog if task.task not in self.short]
+        for task in long:
+            self.backlog.remove(task)
+            self._release(task)
+        if long:
+            self.gave_back = True
+
+    def _release(self, task: Task) -> None:
+        """Back to the queue without an attempt counted; written with the outcomes."""
+        self.claimed -= 1
+        self.recorder.release(task)
 
     def _depth(self) -> int:
         """Tasks a child may hold: one at a time, or a queue of them while tasks are short."""
@@ -386,6 +399,8 @@ class Worker:
 
     def _dispatch(self) -> None:
         """Send tasks from the backlog to children with room, forking children as needed."""
+        if self.stop_now or self._grace_over(time.monotonic()):
+            return  # running tasks are being stopped: nothing starts; _claim releases the rest
         while self.backlog:
             child = self._child_with_room()
             if child is None:
@@ -398,10 +413,13 @@ class Worker:
             share = max(1, len(self.backlog) // max(1, self._free_children()))
             count = min(child.room(self._depth()), share, len(self.backlog))
             tasks: list[Task] = []
-            # Only a task known to be short waits behind another one.
-            while len(tasks) < count and (
-                not (child.busy or tasks) or self.backlog[0].task in self.short
-            ):
+            while len(tasks) < count:
+                ahead = tasks[-1] if tasks else (child.queue[-1] if child.queue else None)
+                # Only a short task waits, and only behind short ones.
+                if ahead is not None and not (
+                    ahead.task in self.short and self.backlog[0].task in self.short
+                ):
+                    break
                 tasks.append(self.backlog.popleft())
             if not tasks:
                 return  # the next task waits for a child with nothing to run
@@ -476,30 +494,32 @@ class Worker:
 
     def _read(self, child: Child) -> None:
         """Take in the messages ``child`` has sent, each about the first task of its queue."""
-        # After an unreadable message, the rest would be taken for the wrong tasks.
-        while child.task is not None and child.stop_reason != "unreadable":
+        while child.task is not None:
             try:
                 if not child.conn.poll():
                     return
                 kind, payload = child.conn.recv()
             except (EOFError, OSError):
                 return
-            except Exception:
-                logger.exception("could not read a message of the child running %s", child.task.id)
-                child.stop_task("unreadable")
-                return
+            except Exception as exc:
+                # Output and progress are plain text: what cannot be read is the running task's
+                # outcome. Failing that task keeps the messages in step with the tasks.
+                logger.exception("could not read the outcome of %s", child.task.id)
+                error = f"The worker could not read this task's outcome: {exc!r}"
+                self._complete(child, Outcome(ok=False, error=error))
+                continue
             if kind == "output":
                 self.recorder.output(child.task, payload)
             elif kind == "progress":
                 self.recorder.progress(child.task, payload)
             elif kind == "done":
-                self._complete(child, payload)
+                self._complete(child, pool.unpack(payload))
 
     def _died(self, child: Child) -> None:
         """``child`` died running the first task of its queue: record how, or give it back."""
         if child.stop_reason == "shutdown" or child.killed_for_another():
             # Killed by this worker, not by the task: back to the queue, the attempt not counted.
-            self.recorder.release(child.finished_one())
+            self._release(child.finished_one())
             return
         outcome = child.death_outcome()
         outcome.log = child.read_log(conf.get_max_output_size())

@@ -211,12 +211,3 @@ def test_claim_one_that_loses_the_race_holds_no_one_elses_claim():
     assert lifecycle.finish(second, Outcome(ok=True, output="b")) is None
     assert lifecycle.finish(first, Outcome(ok=True, output="a")) == Task.COMPLETED
     assert Task.objects.get(id=task.id).output == "a"
-
-
-def test_claim_limited_to_task_paths_skips_the_others_in_order():
-    long = TaskFactory(task="tests.tasks.sleep")
-    short = [TaskFactory(task="tests.tasks.add") for _ in range(3)]
-    claimed = lifecycle.claim("w:1", limit=2, paths=["tests.tasks.add"])
-    assert [task.id for task in claimed] == [task.id for task in short[:2]]
-    assert Task.objects.get(id=long.id).status == Task.QUEUED
-    assert [task.id for task in lifecycle.claim("w:1", limit=5)] == [long.id, short[2].id]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
+import pickle
 import struct
 import subprocess
 import tempfile
@@ -12,6 +12,7 @@ from multiprocessing.connection import Connection
 
 import pytest
 
+from django_simple_queue import pool
 from django_simple_queue.forkserver import ChildProcess
 from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
@@ -105,7 +106,7 @@ def test_an_outcome_sent_before_the_kill_counts_and_the_task_the_kill_caught_goe
     first, second = TaskFactory(), TaskFactory()
     child, theirs, status, stand_in = running_child(first, second)
     worker.children = [child]
-    theirs.send(("done", Outcome(ok=True, output="first's")))
+    theirs.send(("done", pool.pack(Outcome(ok=True, output="first's"))))
     child.stop_task(reason)
     report_exit(status, stand_in)
 
@@ -134,24 +135,34 @@ def test_a_task_killed_for_its_own_timeout_fails_as_timed_out():
 
 
 @pytest.mark.django_db
-def test_a_message_the_supervisor_cannot_read_stops_the_child_and_fails_only_its_task():
+def test_an_outcome_the_supervisor_cannot_read_fails_only_its_task_and_the_next_ones_count():
     from django_simple_queue.worker import Worker
     from tests.tasks import TwoPartError
 
     worker = Worker()
     bad, queued = TaskFactory(), TaskFactory()
-    child, theirs, status, stand_in = running_child(bad, queued)
+    child, theirs, _status, stand_in = running_child(bad, queued)
     worker.children = [child]
-    # Pickles in the child, not back in the supervisor; then an outcome that is not bad's.
+    # Pickles in the child, not back in the supervisor (children send pool.pack(outcome), which
+    # keeps the exception apart: this is any other message that cannot be read).
     theirs.send(("done", Outcome(ok=False, exception=TwoPartError(1, "x"))))
-    theirs.send(("done", Outcome(ok=True, output="queued's")))
+    theirs.send(("done", pool.pack(Outcome(ok=True, output="queued's"))))
 
     worker._receive(child)
-    assert child.stop_reason == "unreadable"
-    assert stand_in.wait(5) == -signal.SIGKILL
-    report_exit(status, stand_in)
-    worker._receive(child)
-    ((recorded, outcome, _),) = worker.recorder.results
-    assert recorded.id == bad.id and not outcome.ok
-    assert "could not read" in outcome.error
-    assert [task.id for task in worker.backlog] == [queued.id], "runs again, in another child"
+    (bad_outcome, queued_outcome) = [(t.id, o) for t, o, _ in worker.recorder.results]
+    assert bad_outcome[0] == bad.id and "could not read" in bad_outcome[1].error
+    assert queued_outcome[0] == queued.id and queued_outcome[1].output == "queued's"
+    assert child.stop_reason is None, "the child goes on"
+    stand_in.kill()
+
+
+def test_an_exception_that_does_not_unpickle_arrives_as_a_runtime_error_with_its_repr():
+    from tests.tasks import TwoPartError
+
+    message = pool.pack(Outcome(ok=False, error="Traceback…", exception=TwoPartError(1, "x")))
+    outcome = pool.unpack(pickle.loads(pickle.dumps(message)))
+    assert isinstance(outcome.exception, RuntimeError)
+    assert "TwoPartError" in str(outcome.exception) and outcome.error == "Traceback…"
+    sent = pool.pack(Outcome(ok=False, exception=KeyError("k")))
+    kept = pool.unpack(pickle.loads(pickle.dumps(sent)))
+    assert isinstance(kept.exception, KeyError) and kept.exception.args == ("k",)

@@ -272,6 +272,30 @@ def test_long_tasks_behind_short_ones_are_not_queued_behind_each_other(run_worke
     assert sorted(by_child.values()) == [2, 2], "each child ran two of the long tasks"
 
 
+def test_no_short_task_waits_behind_a_long_one(run_worker):
+    before = [create_task("tests.tasks.add", {"a": n}) for n in range(120)]
+    long = create_task("tests.tasks.sleep", {"seconds": 1.5})
+    after = [create_task("tests.tasks.add", {"a": n}) for n in range(120)]
+    run_worker("--concurrency", "3")
+    long_end = Task.objects.get(id=long).finished_at
+    short_ends = Task.objects.filter(id__in=before + after).values_list("finished_at", flat=True)
+    assert len(short_ends) == 240 and max(short_ends) < long_end
+
+
+def test_a_task_of_another_path_is_not_held_back_by_short_ones(start_worker):
+    # While children hold queues of short tasks, a claim ahead may bring another kind of task:
+    # it goes back to the queue at once, and runs as soon as a child is free, in its turn.
+    short = [create_task("tests.tasks.sleep", {"seconds": 0.01}) for _ in range(400)]
+    proc = start_worker("--burst", "-v", "0")
+    wait_for(lambda: Task.objects.filter(id__in=short, status=Task.COMPLETED).count() >= 30)
+    urgent = create_task("tests.tasks.mark", {"key": "urgent"}, priority=10)
+    proc.communicate(timeout=60)
+    ran_at = Execution.objects.get(key="urgent").at
+    still_queued_then = Task.objects.filter(id__in=short, started_at__gt=ran_at).count()
+    assert Task.objects.get(id=urgent).status == Task.COMPLETED
+    assert still_queued_then > 200, "it ran long before the short tasks were all claimed"
+
+
 def test_a_named_worker_records_its_name_on_its_tasks(run_worker):
     task_id = create_task("tests.tasks.add", {"a": 1})
     out = run_worker("--name", "blue-1")
