@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.module_loading import import_string
 
-from django_simple_queue import callables, conf, notify
+from django_simple_queue import callables, conf, notify, signals
 from django_simple_queue._compat import (
     BaseTaskBackend,
     InvalidTask,
@@ -41,8 +40,6 @@ from django_simple_queue.exceptions import (
     TaskNotAllowedError,
 )
 from django_simple_queue.models import Task as TaskRow
-
-logger = logging.getLogger("django_simple_queue")
 
 STATUSES = {
     TaskRow.QUEUED: TaskResultStatus.READY,
@@ -277,12 +274,4 @@ def send_finished(row: TaskRow) -> None:
         return
     result = build_result(row, task)
     sender = type(task.get_backend())
-    for receiver, response in task_finished.send_robust(sender, task_result=result):
-        if isinstance(response, Exception):
-            logger.error(
-                "task_finished receiver %r failed for %s: %r",
-                receiver,
-                row.id,
-                response,
-                exc_info=response,
-            )
+    signals.send_robustly(task_finished, "task_finished", row.id, sender, task_result=result)

@@ -8,13 +8,13 @@
 | E004 | ``STALE_AFTER`` is not larger than three heartbeats |
 | E005 | ``STATUS_VIEW`` is not a known rule or an importable callable |
 | E006 | ``REDACT_KEYS`` is not a collection of argument names |
+| E007 | a PostgreSQL database used through psycopg2: the queue needs psycopg 3 |
 | W001 | ``ALLOWED_TASKS`` is not set |
 | W002 | an ``ALLOWED_TASKS`` entry does not import to a callable |
 | W003 | the admin is installed without ``import_export`` |
 | W005 | SQLite without ``transaction_mode: IMMEDIATE`` |
 | W006 | a worker on SQLite with ``--concurrency`` above 1, or beside another worker (said by ``task_worker``) |
 | W007 | a ``DJANGO_SIMPLE_QUEUE_`` setting that does not exist (a typo?) |
-| E007 | a PostgreSQL database used through psycopg2: the queue needs psycopg 3 |
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import random
 import uuid
 from collections.abc import Iterable, Sequence
@@ -21,14 +20,11 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Coalesce, Concat
-from django.dispatch import Signal
 from django.utils import timezone
 
 from django_simple_queue import conf, signals
 from django_simple_queue.models import Task
 from django_simple_queue.rows import binding_cursor
-
-logger = logging.getLogger("django_simple_queue")
 
 TRUNCATION_MARKER = "\n… [truncated: more than {limit} bytes]"
 
@@ -284,29 +280,17 @@ def _recorded(task: Task, status: int, changes: dict[str, Any], outcome: Outcome
 
     def announce() -> None:  # not a partial: Django names the callback by its __qualname__
         if status == Task.COMPLETED:
-            _send(signals.on_success, "on_success", task)
+            signals.send_robustly(signals.on_success, "on_success", task.id, Task, task=task)
         elif status != Task.CANCELLED:
-            _send(signals.on_failure, "on_failure", task, error=outcome.exception)
+            signals.send_robustly(
+                signals.on_failure, "on_failure", task.id, Task, task=task, error=outcome.exception
+            )
         if task.backend:
             _send_tasks_finished(task)
 
     # Never inside the writer's transaction: a receiver that raises there would roll back a whole
     # rescue. robust: whatever fails while telling them, the caller's bookkeeping goes on.
     transaction.on_commit(announce, robust=True)
-
-
-def _send(signal: Signal, name: str, task: Task, **kwargs: Any) -> None:
-    """Send ``signal`` about ``task`` to every receiver; one that raises is logged, not raised."""
-    for receiver, response in signal.send_robust(sender=Task, task=task, **kwargs):
-        if isinstance(response, Exception):
-            logger.error(
-                "%s receiver %r failed for %s: %r",
-                name,
-                receiver,
-                task.id,
-                response,
-                exc_info=response,
-            )
 
 
 def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int | None:

@@ -14,10 +14,30 @@ the queue's bookkeeping.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from django.dispatch import Signal
+
+logger = logging.getLogger("django_simple_queue")
 
 before_job = Signal()
 on_success = Signal()
 on_failure = Signal()
 before_loop = Signal()
 after_loop = Signal()
+
+
+def send_robustly(signal: Signal, name: str, about: Any, sender: Any, **kwargs: Any) -> None:
+    """Send ``signal`` to every receiver; one that raises is logged with its traceback (naming
+    the signal and the task ``about``), not raised, and the others still run."""
+    for receiver, response in signal.send_robust(sender, **kwargs):
+        if isinstance(response, Exception):
+            logger.error(
+                "%s receiver %r failed for %s: %r",
+                name,
+                receiver,
+                about,
+                response,
+                exc_info=response,
+            )
