@@ -18,7 +18,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from django_simple_queue import conf
+from django_simple_queue import conf, db
 from django_simple_queue.models import Task
 
 # Up to this many rows a count is exact; beyond it the planner's estimate is shown as "≈".
@@ -69,7 +69,7 @@ class Bar:
 
 def hourly_chart(now: datetime | None = None) -> dict[str, Any]:
     """Completed and failed tasks per hour for the last 24 hours, laid out as SVG rectangles."""
-    now = now or timezone.now()
+    now = now or db.now()
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(hours=CHART_HOURS)
     rows = (
@@ -139,7 +139,7 @@ def status_counts() -> list[dict[str, Any]]:
 
 def queue_depths(now: datetime | None = None) -> list[dict[str, Any]]:
     """Queued tasks and the age of the oldest one, per queue."""
-    now = now or timezone.now()
+    now = now or db.now()
     rows = (
         Task.objects.queued()
         .values("queue")
@@ -151,7 +151,7 @@ def queue_depths(now: datetime | None = None) -> list[dict[str, Any]]:
 
 def live_workers(now: datetime | None = None) -> list[dict[str, Any]]:
     """Workers with a claim that heartbeat within STALE_AFTER, with how many tasks they run."""
-    now = now or timezone.now()
+    now = now or db.now()
     cutoff = now - timedelta(seconds=float(conf.get("STALE_AFTER")))
     rows = (
         Task.objects.running()
@@ -166,7 +166,7 @@ def live_workers(now: datetime | None = None) -> list[dict[str, Any]]:
 
 def context(now: datetime | None = None) -> dict[str, Any]:
     """Everything the dashboard template shows."""
-    now = now or timezone.now()
+    now = now or db.now()
     return {
         "statuses": status_counts(),
         "queues": queue_depths(now),

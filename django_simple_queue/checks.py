@@ -9,6 +9,7 @@
 | E005 | ``STATUS_VIEW`` is not a known rule or an importable callable |
 | E006 | ``REDACT_KEYS`` is not a collection of argument names |
 | E007 | a PostgreSQL database used through psycopg2: the queue needs psycopg 3 |
+| E008 | ``DATABASE`` is not an alias of ``DATABASES`` |
 | W001 | ``ALLOWED_TASKS`` is not set |
 | W002 | an ``ALLOWED_TASKS`` entry does not import to a callable |
 | W003 | the admin is installed without ``import_export`` |
@@ -29,10 +30,9 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError, connections
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from django_simple_queue import conf
+from django_simple_queue import conf, db
 
 # Setting -> (integers only?, zero allowed?)
 NUMBERS = {
@@ -195,6 +195,19 @@ def _check_redact_keys() -> list[CheckMessage]:
     ]
 
 
+def _check_database() -> list[CheckMessage]:
+    alias = conf.get("DATABASE")
+    if alias in settings.DATABASES:
+        return []
+    return [
+        Error(
+            f"{_name('DATABASE')} is {alias!r}, which is not a key of DATABASES.",
+            hint="Name one of " + ", ".join(repr(name) for name in settings.DATABASES) + ".",
+            id="django_simple_queue.E008",
+        )
+    ]
+
+
 def _check_unknown_settings() -> list[CheckMessage]:
     unknown = sorted(
         name
@@ -257,6 +270,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     errors += _check_numbers()
     errors += _check_status_view()
     errors += _check_redact_keys()
+    errors += _check_database()
     errors += _check_unknown_settings()
     errors += _check_sqlite()
     errors += _check_postgresql_driver()
@@ -272,8 +286,9 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     return errors
 
 
-def worker_warnings(concurrency: int, using: str = "default") -> list[CheckMessage]:
+def worker_warnings(concurrency: int, using: str | None = None) -> list[CheckMessage]:
     """What ``task_worker`` says at start about running on SQLite (W006)."""
+    using = using or db.alias()
     if connections[using].vendor != "sqlite":
         return []
     hint = (
@@ -293,7 +308,7 @@ def worker_warnings(concurrency: int, using: str = "default") -> list[CheckMessa
     from django_simple_queue.models import Task
 
     # Only workers that run something leave a trace (their claims' heartbeats).
-    cutoff = timezone.now() - timedelta(seconds=float(conf.get("STALE_AFTER")))
+    cutoff = db.now(using) - timedelta(seconds=float(conf.get("STALE_AFTER")))
     try:
         others = sorted(
             set(

@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     # path to a callable ``(request, task) -> bool``.
     "STATUS_VIEW": "public",
     "REDACT_KEYS": frozenset({"password", "secret", "token", "api_key", "apikey", "authorization"}),
+    # The database alias that routers.QueueRouter sends the queue's tables to.
+    "DATABASE": "default",
 }
 
 REDACTED = "•••"

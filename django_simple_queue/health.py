@@ -15,11 +15,10 @@ from django.apps import apps
 from django.db.models import Case, Count, F, Max, Min, Q, When
 from django.db.models.functions import Greatest
 from django.http import Http404, HttpRequest, JsonResponse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from django_simple_queue import conf
+from django_simple_queue import conf, db
 from django_simple_queue.models import Task
 
 
@@ -80,7 +79,7 @@ def worker_report(now: datetime) -> list[dict[str, Any]]:
 
 def health_report(now: datetime | None = None) -> dict[str, Any]:
     """The queue's health as a JSON-ready dict (see docs/deployment.md, "Monitoring")."""
-    now = now or timezone.now()
+    now = now or db.now()
     stale_after = float(conf.get("STALE_AFTER"))
     queues = queue_report(now)
     workers = worker_report(now)

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Coalesce, Concat
-from django.utils import timezone
 
-from django_simple_queue import conf, signals
+from django_simple_queue import conf, db, signals
 from django_simple_queue.models import Task
 from django_simple_queue.rows import binding_cursor
 
@@ -71,23 +70,25 @@ def claim(
     worker_id: str, *, limit: int = 1, queues: Sequence[str] | None = None, pid: int | None = None
 ) -> list[Task]:
     """Claim up to ``limit`` ready tasks for ``worker_id``; return them marked In progress."""
-    now = timezone.now()
+    using = db.alias()
+    now = db.now(using)
     token = uuid.uuid4()
-    if connection.vendor == "postgresql":
-        return _claim_postgresql(token, worker_id, limit, queues, pid, now)
-    with transaction.atomic():
-        ready = Task.objects.ready(now)
+    if db.connection(using).vendor == "postgresql":
+        return _claim_postgresql(using, token, worker_id, limit, queues, pid, now)
+    tasks = Task.objects.using(using)
+    with transaction.atomic(using=using):
+        ready = tasks.ready(now)
         if queues:
             ready = ready.filter(queue__in=queues)
-        if connection.features.has_select_for_update_skip_locked:
+        if db.connection(using).features.has_select_for_update_skip_locked:
             ready = ready.select_for_update(skip_locked=True)
         ids = list(ready.values_list("id", flat=True)[:limit])
         if not ids:
             return []
-        Task.objects.filter(id__in=ids, status=Task.QUEUED).update(
+        tasks.filter(id__in=ids, status=Task.QUEUED).update(
             **_claim_changes(token, worker_id, pid, now)
         )
-    return list(Task.objects.filter(id__in=ids, claim_token=token).order_by("-priority", "created"))
+    return list(tasks.filter(id__in=ids, claim_token=token).order_by("-priority", "created"))
 
 
 @functools.cache
@@ -117,6 +118,7 @@ def _claim_sql(known: frozenset[str]) -> tuple[str, list[str]]:
 
 
 def _claim_postgresql(
+    using: str,
     token: uuid.UUID,
     worker_id: str,
     limit: int,
@@ -131,16 +133,17 @@ def _claim_postgresql(
     if queues:
         params["queues"] = list(queues)
     sql = sql.replace("{queues}", "AND queue = ANY(%(queues)b)" if queues else "")
-    with binding_cursor(connection.alias) as cursor:
+    with binding_cursor(using) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     # The ORM's converters (JSON fields) still apply: from_db after the backend's own conversion.
     converters = _row_converters(attnames)
+    connection = db.connection(using)
     tasks = []
     for row in rows:
-        values = dict(zip(attnames, _convert(row, converters), strict=True))
+        values = dict(zip(attnames, _convert(row, converters, connection), strict=True))
         values.update(known)
-        tasks.append(Task.from_db(connection.alias, _ATTNAMES, [values[n] for n in _ATTNAMES]))
+        tasks.append(Task.from_db(using, _ATTNAMES, [values[n] for n in _ATTNAMES]))
     tasks.sort(key=lambda task: (-task.priority, task.created))
     return tasks
 
@@ -153,7 +156,7 @@ def _row_converters(attnames: Sequence[str]) -> list[tuple[int, Any]]:
     return [(i, convert) for i, convert in converters if convert is not None]
 
 
-def _convert(row: Sequence[Any], converters: list[tuple[int, Any]]) -> list[Any]:
+def _convert(row: Sequence[Any], converters: list[tuple[int, Any]], connection: Any) -> list[Any]:
     values = list(row)
     for i, convert in converters:
         values[i] = convert(values[i], None, connection)
@@ -186,7 +189,7 @@ def _claim_changes(
 
 def claim_one(task: Task, worker_id: str, *, pid: int | None = None) -> bool:
     """Claim this queued (or, as the original allowed, running) task for the calling process."""
-    now = timezone.now()
+    now = db.now()
     token = uuid.uuid4()
     claimed = Task.objects.filter(id=task.id, status=task.status).update(
         **_claim_changes(token, worker_id, pid, now)
@@ -206,7 +209,7 @@ def append_output(
     task: Task, text: str, *, progress: float | None = None, message: str | None = None
 ) -> bool:
     """Append streamed output (and progress) of a running task; False if the claim was lost."""
-    changes: dict[str, Any] = {"modified": timezone.now()}
+    changes: dict[str, Any] = {"modified": db.now()}
     if text:
         changes["output"] = Concat(
             Coalesce(F("output"), Value(""), output_field=TextField()),
@@ -290,7 +293,7 @@ def _recorded(task: Task, status: int, changes: dict[str, Any], outcome: Outcome
 
     # Never inside the writer's transaction: a receiver that raises there would roll back a whole
     # rescue. robust: whatever fails while telling them, the caller's bookkeeping goes on.
-    transaction.on_commit(announce, robust=True)
+    transaction.on_commit(announce, using=db.alias(), robust=True)
 
 
 def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int | None:
@@ -299,7 +302,7 @@ def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int 
     Returns the new status, or None when the claim was lost (the task was rescued and belongs to
     someone else now), in which case nothing is written.
     """
-    now = now or timezone.now()
+    now = now or db.now()
     status, changes = _decide(task, outcome, now)
     if not _claimed(task).update(**changes):
         return None
@@ -317,12 +320,13 @@ def finish_many(
     """
     if not results:
         return []
-    now = now or timezone.now()
+    using = db.alias()
+    now = now or db.now(using)
     decided = [_decide(task, outcome, now) for task, outcome in results]
-    if connection.vendor == "postgresql":
-        written = _finish_postgresql(results, decided, now)
+    if db.connection(using).vendor == "postgresql":
+        written = _finish_postgresql(using, results, decided, now)
     else:
-        with transaction.atomic():
+        with transaction.atomic(using=using):
             written = {
                 task.id
                 for (task, _), (_, changes) in zip(results, decided, strict=True)
@@ -339,6 +343,7 @@ def finish_many(
 
 
 def _finish_postgresql(
+    using: str,
     results: Sequence[tuple[Task, Outcome]],
     decided: Sequence[tuple[int, dict[str, Any]]],
     now: datetime,
@@ -396,7 +401,7 @@ def _finish_postgresql(
     """
     params: dict[str, Any] = {"now": now, **columns}
     params.update({f"{name}_set": values for name, values in flags.items()})
-    with binding_cursor(connection.alias) as cursor:
+    with binding_cursor(using) as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
 
@@ -415,7 +420,7 @@ def heartbeat(tasks: Iterable[Task]) -> None:
     tokens = {task.claim_token for task in tasks}
     if tokens:
         Task.objects.filter(claim_token__in=tokens, status=Task.PROGRESS).update(
-            heartbeat_at=timezone.now()
+            heartbeat_at=db.now()
         )
 
 
@@ -441,7 +446,7 @@ def _unclaimed() -> dict[str, Any]:
         "worker_pid": None,
         "started_at": None,
         "attempts": F("attempts") - 1,
-        "modified": timezone.now(),
+        "modified": db.now(),
     }
 
 
@@ -469,11 +474,12 @@ def rescue_stale(now: datetime | None = None) -> list[Task]:
 
     The receivers of ``on_failure`` hear of the rescued tasks once the whole batch is committed.
     """
-    now = now or timezone.now()
+    using = db.alias()
+    now = now or db.now(using)
     rescued: list[Task] = []
-    with transaction.atomic():
-        stale = Task.objects.stale(now)
-        if connection.features.has_select_for_update_skip_locked:
+    with transaction.atomic(using=using):
+        stale = Task.objects.using(using).stale(now)
+        if db.connection(using).features.has_select_for_update_skip_locked:
             stale = stale.select_for_update(skip_locked=True)
         for task in stale[:100]:
             beat = task.heartbeat_at.isoformat() if task.heartbeat_at else "never"
@@ -488,7 +494,7 @@ def rescue_stale(now: datetime | None = None) -> list[Task]:
 
 def cancel(queryset: Any) -> tuple[int, int]:
     """Cancel queued tasks at once and ask workers to stop running ones: (cancelled, requested)."""
-    now = timezone.now()
+    now = db.now()
     cancelled = queryset.filter(status=Task.QUEUED).update(
         status=Task.CANCELLED, finished_at=now, modified=now, claim_token=None
     )
@@ -500,7 +506,7 @@ def cancel(queryset: Any) -> tuple[int, int]:
 
 def enqueue_again(queryset: Any) -> int:
     """Put finished tasks back in the queue as they are (the admin's ``enqueue_tasks``)."""
-    now = timezone.now()
+    now = db.now()
     return queryset.filter(status__in=Task.FINISHED).update(
         status=Task.QUEUED,
         attempts=0,
@@ -566,5 +572,5 @@ def edit_queued(task: Task, **changes: Any) -> bool:
     unknown = set(changes) - allowed
     if unknown:
         raise ValueError(f"edit_queued cannot change {', '.join(sorted(unknown))}.")
-    changes["modified"] = timezone.now()
+    changes["modified"] = db.now()
     return bool(Task.objects.filter(id=task.id, status=Task.QUEUED).update(**changes))

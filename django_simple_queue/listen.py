@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
 
 from django.db import connections
 
+from django_simple_queue import db
 from django_simple_queue.notify import CHANNEL
 
 logger = logging.getLogger("django_simple_queue")
@@ -22,8 +22,9 @@ class Listener:
         self.wrapper = wrapper
 
     @classmethod
-    def open(cls, queues: Sequence[str] = (), using: str = "default") -> Listener | None:
-        """A listener, or None where the database cannot notify (the worker then polls)."""
+    def open(cls, using: str | None = None) -> Listener | None:
+        """A listener on the queue's database, or None where it cannot notify (the worker polls)."""
+        using = using or db.alias()
         if connections[using].vendor != "postgresql":
             return None
         wrapper = connections.create_connection(using)

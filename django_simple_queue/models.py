@@ -14,10 +14,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from django_simple_queue import callables, conf
+from django_simple_queue import callables, conf, db
 from django_simple_queue.exceptions import InvalidTaskArguments, InvalidTaskPath
 
 
@@ -27,7 +26,7 @@ class TaskQuerySet(models.QuerySet["Task"]):
 
     def ready(self, now: Any = None) -> TaskQuerySet:
         """Queued tasks whose ``run_after`` has passed, in claim order."""
-        now = now or timezone.now()
+        now = now or db.now(self.db)
         return (
             self.filter(status=Task.QUEUED)
             .filter(Q(run_after__isnull=True) | Q(run_after__lte=now))
@@ -39,7 +38,7 @@ class TaskQuerySet(models.QuerySet["Task"]):
 
     def stale(self, now: Any = None) -> TaskQuerySet:
         """Running tasks whose worker has not heartbeat within STALE_AFTER."""
-        now = now or timezone.now()
+        now = now or db.now(self.db)
         cutoff = now - timedelta(seconds=float(conf.get("STALE_AFTER")))
         return self.running().filter(heartbeat_at__lt=cutoff)
 
@@ -170,7 +169,7 @@ class Task(models.Model):
     def duration(self) -> timedelta | None:
         if self.started_at is None:
             return None
-        return (self.finished_at or timezone.now()) - self.started_at
+        return (self.finished_at or db.now(self._state.db)) - self.started_at
 
     @property
     def kwargs(self) -> dict[str, Any]:

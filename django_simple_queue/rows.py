@@ -16,8 +16,8 @@ from typing import Any
 
 from django.db import connections
 from django.db.models import JSONField, signals
-from django.utils import timezone
 
+from django_simple_queue import db
 from django_simple_queue.models import Task
 from django_simple_queue.notify import CHANNEL
 
@@ -28,7 +28,7 @@ _STAMPED = {"created", "modified"}
 _NAMES = [field.attname for field in FIELDS]
 
 
-def applies(using: str = "default") -> bool:
+def applies(using: str) -> bool:
     """Whether a raw INSERT may stand in for ``save()`` here."""
     return connections[using].vendor == "postgresql" and not (
         signals.pre_save.has_listeners(Task) or signals.post_save.has_listeners(Task)
@@ -49,7 +49,7 @@ def row(obj: Task, now: datetime) -> list[Any]:
     return values
 
 
-def binding_cursor(using: str = "default") -> Any:
+def binding_cursor(using: str) -> Any:
     """A psycopg cursor with server-side parameters, on the ORM's connection ``using``.
 
     The values travel apart from the SQL, so nothing is quoted in Python (Django's client-side
@@ -69,7 +69,7 @@ def _saved(objs: Sequence[Task], using: str) -> None:
         obj._state.db = using
 
 
-def insert_one(item: dict[str, Any], using: str = "default") -> uuid.UUID:
+def insert_one(item: dict[str, Any], using: str) -> uuid.UUID:
     """INSERT a task from its checked field values and NOTIFY the workers: one statement, one round trip."""
     placeholders = ", ".join("%s::jsonb" if f.attname in _JSON else "%s" for f in FIELDS)
     sql = (
@@ -77,7 +77,7 @@ def insert_one(item: dict[str, Any], using: str = "default") -> uuid.UUID:
         "SELECT pg_notify(%s, %s)"
     )
     task_id = uuid.uuid4()
-    fields = {**_template(timezone.now()), **item, "id": task_id}
+    fields = {**_template(db.now(using)), **item, "id": task_id}
     with binding_cursor(using) as cursor:
         cursor.execute(sql, [*(fields[name] for name in _NAMES), CHANNEL, fields["queue"]])
     return task_id
@@ -97,13 +97,13 @@ def _template(now: datetime) -> dict[str, Any]:
     return {**_defaults(), "created": now, "modified": now}
 
 
-def copy_many(items: Sequence[Task | dict[str, Any]], using: str = "default") -> list[uuid.UUID]:
+def copy_many(items: Sequence[Task | dict[str, Any]], using: str) -> list[uuid.UUID]:
     """Stream tasks into the table with COPY; the caller NOTIFYs and owns the transaction.
 
     An item is a Task, or a dict of checked field values (``utils._validated``) that needs no model
     instance at all.
     """
-    now = timezone.now()
+    now = db.now(using)
     template = _template(now)
     ids: list[uuid.UUID] = []
     with (

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import transaction
 
-from django_simple_queue import callables, conf, notify, rows
+from django_simple_queue import callables, conf, db, notify, rows
 from django_simple_queue.exceptions import TaskNotAllowedError
 from django_simple_queue.models import Task
 
@@ -112,11 +112,12 @@ def create_task(
         timeout=timeout,
         enqueued_by=enqueued_by,
     )
-    if rows.applies():
-        return rows.insert_one(values)
+    using = db.alias()
+    if rows.applies(using):
+        return rows.insert_one(values, using)
     obj = Task(**values)
-    obj.save(force_insert=True)
-    notify.task_enqueued(obj.queue)
+    obj.save(force_insert=True, using=using)
+    notify.task_enqueued(obj.queue, using)
     return obj.id
 
 
@@ -124,23 +125,24 @@ def create_tasks(tasks: Iterable[Task | Mapping[str, Any]]) -> list[uuid.UUID]:
     """Queue many tasks at once (COPY on PostgreSQL, INSERTs of 1,000 rows elsewhere); each item is a
     Task from ``build_task`` or a dict of ``create_task``'s arguments. Nothing is written if any item
     is invalid."""
-    if rows.applies():
+    using = db.alias()
+    if rows.applies(using):
         # Dicts become rows without a model instance in between: most of the cost at this scale.
         checked: set[tuple[str, tuple[str, ...]]] = set()
         built = [
             item if isinstance(item, Task) else _validated(**item, checked=checked)
             for item in tasks
         ]
-        with transaction.atomic():
-            ids = rows.copy_many(built)
+        with transaction.atomic(using=using):
+            ids = rows.copy_many(built, using)
             for queue in {
                 item.queue if isinstance(item, Task) else item["queue"] for item in built
             }:
-                notify.task_enqueued(queue)
+                notify.task_enqueued(queue, using)
         return ids
     objs = [item if isinstance(item, Task) else build_task(**item) for item in tasks]
-    with transaction.atomic():
-        Task.objects.bulk_create(objs, batch_size=BATCH_SIZE)
+    with transaction.atomic(using=using):
+        Task.objects.using(using).bulk_create(objs, batch_size=BATCH_SIZE)
         for queue in {obj.queue for obj in objs}:
-            notify.task_enqueued(queue)
+            notify.task_enqueued(queue, using)
     return [obj.id for obj in objs]

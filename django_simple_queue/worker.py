@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
-from django_simple_queue import conf, execution, lifecycle, listen, monitor, pool
+from django_simple_queue import conf, db, execution, lifecycle, listen, monitor, pool
 from django_simple_queue.execution import ManagedEventLoop
 from django_simple_queue.forkserver import ForkServer
 from django_simple_queue.lifecycle import Outcome
@@ -116,7 +116,7 @@ class Worker:
         self._install_signal_handlers()
         # Forked first, while this process is small: every child is forked from it, not from here.
         self._start_fork_server()
-        self.listener = listen.Listener.open(self.queues)
+        self.listener = listen.Listener.open()
         self.say(
             f"worker {self.name} started: concurrency {self.concurrency}, queues {self.queues or 'all'}"
         )
@@ -197,6 +197,7 @@ class Worker:
     def _connection_usable(self) -> bool:
         """False when the connection broke; a connection not opened yet will be when needed."""
         try:
+            connection = db.connection()
             return connection.connection is None or connection.is_usable()
         except Exception:
             return False
@@ -238,7 +239,9 @@ class Worker:
     def _reconnect(self) -> None:
         """Raises while the database is still away; else resumes where the worker left off."""
         assert self.db_lost_since is not None
-        connection.ensure_connection()
+        db.connection().ensure_connection()
+        # A database that failed over may be another server, with a clock of its own.
+        db.forget_clock()
         # Our own claims first, so that no peer takes them for lost.
         self._heartbeat_claims()
         # A claim whose commit we did not hear of was never started: back to the queue.
@@ -575,7 +578,7 @@ class Worker:
     def _heartbeat(self) -> None:
         self._heartbeat_claims()
         if self.listener is None:
-            self.listener = listen.Listener.open(self.queues)
+            self.listener = listen.Listener.open()
         if time.monotonic() >= self.rescue_after:
             for task in lifecycle.rescue_stale():
                 self.say(f"rescued {task.id} {task.task} from lost worker {task.worker_id}")

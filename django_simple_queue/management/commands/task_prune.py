@@ -4,9 +4,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
-from django_simple_queue import lifecycle
+from django_simple_queue import db, lifecycle
 from django_simple_queue.models import Task
 
 STATUSES = {"completed": Task.COMPLETED, "failed": Task.FAILED, "cancelled": Task.CANCELLED}
@@ -45,7 +44,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        cutoff = timezone.now() - parse_age(options["older_than"])
+        cutoff = db.now() - parse_age(options["older_than"])
         statuses = [STATUSES[name] for name in options["status"] or STATUSES]
         if options["dry_run"]:
             count = lifecycle.prunable(cutoff, statuses).count()
