@@ -417,23 +417,28 @@ def _send_tasks_finished(task: Task) -> None:
 
 def heartbeat(tasks: Iterable[Task]) -> None:
     """Refresh the heartbeat of the claims on ``tasks`` that are still held."""
-    tokens = {task.claim_token for task in tasks}
-    if tokens:
-        Task.objects.filter(claim_token__in=tokens, status=Task.PROGRESS).update(
-            heartbeat_at=db.now()
-        )
+    tasks = list(tasks)
+    if tasks:
+        Task.objects.filter(
+            id__in={task.id for task in tasks},
+            claim_token__in={task.claim_token for task in tasks},
+            status=Task.PROGRESS,
+        ).update(heartbeat_at=db.now())
 
 
 def held_claims(tasks: Iterable[Task]) -> dict[uuid.UUID, bool]:
-    """Which claims of ``tasks`` are still held: token → whether a cancel was requested."""
-    tokens = {task.claim_token for task in tasks}
+    """Which of ``tasks`` are still held by their claim: task id → whether a cancel was requested.
+
+    Keyed by task, not by claim token: one claim takes several tasks with one token.
+    """
+    tokens = {task.id: task.claim_token for task in tasks}
     if not tokens:
         return {}
-    held = Task.objects.filter(claim_token__in=tokens, status=Task.PROGRESS)
+    rows = Task.objects.filter(id__in=tokens, status=Task.PROGRESS)
     return {
-        token: cancel
-        for token, cancel in held.values_list("claim_token", "cancel_requested")
-        if token is not None
+        task_id: cancel
+        for task_id, token, cancel in rows.values_list("id", "claim_token", "cancel_requested")
+        if token is not None and token == tokens[task_id]
     }
 
 

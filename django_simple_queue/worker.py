@@ -564,11 +564,11 @@ class Worker:
         for child in self._busy():
             if child.task is None:
                 continue
-            if child.task.claim_token not in held:
+            if child.task.id not in held:
                 # Rescued while this worker was cut off or frozen: the task runs elsewhere now.
                 self.say(f"lost the claim on {child.task.id}; stopping its run")
                 child.stop_task("lost")
-            elif held[child.task.claim_token]:
+            elif held[child.task.id]:
                 child.stop_task("cancel")
 
     def _heartbeat_claims(self) -> None:

@@ -214,6 +214,25 @@ def test_cancel_of_a_running_task_stops_its_child(start_worker):
     assert proc.poll() is None, "the worker keeps going"
 
 
+def test_cancelling_one_task_of_a_claim_leaves_its_batch_mates_running(start_worker):
+    """One claim takes both tasks with one token: the cancel must stop only the one asked for."""
+    from django_simple_queue import lifecycle
+
+    for _ in range(2):
+        first = create_task("tests.tasks.sleep", {"seconds": 4})
+        second = create_task("tests.tasks.sleep", {"seconds": 4})
+        proc = start_worker("--concurrency", "2")
+        wait_for(lambda: Task.objects.filter(status=Task.PROGRESS).count() == 2, timeout=30)
+        tokens = set(Task.objects.filter(id__in=[first, second]).values_list("claim_token"))
+        assert len(tokens) == 1, "both tasks came in one claim"
+        lifecycle.cancel(Task.objects.filter(id=first))
+        wait_for(lambda: Task.objects.get(id=first).status == Task.CANCELLED, timeout=20)
+        wait_for(lambda: Task.objects.get(id=second).is_finished, timeout=30)
+        assert Task.objects.get(id=second).status == Task.COMPLETED
+        proc.terminate()
+        proc.wait(20)
+
+
 def test_sigterm_lets_running_task_finish_then_exits_0(start_worker):
     task_id = create_task("tests.tasks.sleep", {"seconds": 1.5})
     queued = create_task("tests.tasks.add", {"a": 1}, priority=-1)
