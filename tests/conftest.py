@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,10 +32,12 @@ def worker_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_python(script: str, env: dict[str, str], timeout: float = 60) -> str:
+def run_python(
+    script: str, env: dict[str, str], timeout: float = 60, prefix: Sequence[str] = ()
+) -> str:
     """Run ``script`` in a fresh interpreter from the repository root; return what it printed."""
     proc = subprocess.run(
-        [sys.executable, "-c", script],
+        [*prefix, sys.executable, "-c", script],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -55,9 +57,12 @@ def start_worker(transactional_db: None) -> Iterator[Callable[..., subprocess.Po
     """Start ``task_worker`` as a real process (stopped at the end of the test)."""
     procs: list[subprocess.Popen[str]] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def start(
+        *args: str, env: dict[str, str] | None = None, prefix: Sequence[str] = ()
+    ) -> subprocess.Popen[str]:
+        """``prefix``: a command the worker runs under (``faketime``, say)."""
         proc = subprocess.Popen(
-            manage("task_worker", *args),
+            [*prefix, *manage("task_worker", *args)],
             env=worker_env(**(env or {})),
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -81,8 +86,13 @@ def start_worker(transactional_db: None) -> Iterator[Callable[..., subprocess.Po
 def run_worker(start_worker: Callable[..., subprocess.Popen[str]]) -> Callable[..., str]:
     """Run ``task_worker --burst`` to the end and return its console output."""
 
-    def run(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> str:
-        proc = start_worker("--burst", *args, env=env)
+    def run(
+        *args: str,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+        prefix: Sequence[str] = (),
+    ) -> str:
+        proc = start_worker("--burst", *args, env=env, prefix=prefix)
         out, _ = proc.communicate(timeout=timeout)
         assert proc.returncode == 0, out
         return out
