@@ -88,6 +88,7 @@ def run(task: Task, sink: Sink) -> Outcome:
         )
 
     signals.before_job.send(sender=Task, task=task)
+    streams = inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func)
     try:
         with progress.reporting(sink.progress):
             if inspect.isgeneratorfunction(func):
@@ -102,7 +103,14 @@ def run(task: Task, sink: Sink) -> Outcome:
                 with ManagedEventLoop() as loop:
                     result = loop.run_until_complete(result)
     except (Exception, SystemExit) as exc:
-        return Outcome(ok=False, error=f"{exc!r}\n\n{traceback.format_exc()}", exception=exc)
+        # The output is what the task produced before the error, as in the original: its yields,
+        # streamed already, or nothing ("", not None: the task did run).
+        return Outcome(
+            ok=False,
+            output=None if streams else "",
+            error=f"{exc!r}\n\n{traceback.format_exc()}",
+            exception=exc,
+        )
     output = None if result is None else as_text(result)
     # Only Django's Tasks API asks for the value itself; backends.prepare_call made it JSON-safe.
     return Outcome(ok=True, output=output, return_value=result if task.backend else None)

@@ -229,10 +229,12 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(0.5, 1.0))
 
 
-def _history(task: Task, now: datetime, label: str, outcome: Outcome) -> list[dict[str, Any]]:
+def _history(
+    task: Task, attempt: int, now: datetime, label: str, outcome: Outcome
+) -> list[dict[str, Any]]:
     exc = type(outcome.exception) if outcome.exception is not None else None
     entry = {
-        "attempt": task.attempts,
+        "attempt": attempt,
         "worker": task.worker_id,
         "started": task.started_at.isoformat() if task.started_at else None,
         "finished": now.isoformat(),
@@ -246,11 +248,14 @@ def _history(task: Task, now: datetime, label: str, outcome: Outcome) -> list[di
 
 def _decide(task: Task, outcome: Outcome, now: datetime) -> tuple[int, dict[str, Any]]:
     """The status and the column changes that record ``outcome`` for ``task``'s attempt."""
+    # A task that ran has had an attempt, counted or not: rows that 0.1.x left In progress, or
+    # that were made so by hand, have none.
+    attempts = max(task.attempts, 1)
     if outcome.ok:
         status, label = Task.COMPLETED, "completed"
     elif outcome.cancelled:
         status, label = Task.CANCELLED, "cancelled"
-    elif not outcome.permanent and task.attempts < task.max_attempts:
+    elif not outcome.permanent and attempts < task.max_attempts:
         status, label = Task.QUEUED, "retrying"
     else:
         status, label = Task.FAILED, "timed out" if outcome.timed_out else "failed"
@@ -259,12 +264,12 @@ def _decide(task: Task, outcome: Outcome, now: datetime) -> tuple[int, dict[str,
         "modified": now,
         "heartbeat_at": None,
         "worker_pid": None,
-        "attempt_log": _history(task, now, label, outcome),
+        "attempt_log": _history(task, attempts, now, label, outcome),
     }
+    if attempts != task.attempts:  # never for a worker's claims: finish_many need not write it
+        changes["attempts"] = attempts
     if status == Task.QUEUED:
-        changes.update(
-            claim_token=None, run_after=now + retry_delay(task.attempts), error=outcome.error
-        )
+        changes.update(claim_token=None, run_after=now + retry_delay(attempts), error=outcome.error)
     else:
         changes.update(finished_at=now, error=outcome.error, return_value=outcome.return_value)
         if outcome.ok:

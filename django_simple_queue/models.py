@@ -37,10 +37,15 @@ class TaskQuerySet(models.QuerySet["Task"]):
         return self.filter(status=Task.PROGRESS)
 
     def stale(self, now: Any = None) -> TaskQuerySet:
-        """Running tasks whose worker has not heartbeat within STALE_AFTER."""
+        """Running tasks whose worker has not heartbeat within STALE_AFTER.
+
+        A row with no heartbeat at all (left In progress by 0.1.x, which had none) is judged by
+        its last change instead.
+        """
         now = now or db.now(self.db)
         cutoff = now - timedelta(seconds=float(conf.get("STALE_AFTER")))
-        return self.running().filter(heartbeat_at__lt=cutoff)
+        never = Q(heartbeat_at__isnull=True, modified__lt=cutoff)
+        return self.running().filter(Q(heartbeat_at__lt=cutoff) | never)
 
     def finished(self) -> TaskQuerySet:
         return self.filter(status__in=Task.FINISHED)

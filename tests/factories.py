@@ -25,6 +25,9 @@ class TaskFactory(factory.django.DjangoModelFactory):
             heartbeat_at=factory.LazyFunction(timezone.now),
             claim_token=factory.Faker("uuid4", cast_to=None),
         )
+        # As 0.1.x left a running task, or as a row made In progress by hand: no attempt
+        # counted, no claim, no heartbeat.
+        legacy_running = factory.Trait(status=Task.PROGRESS, attempts=0)
         completed = factory.Trait(
             status=Task.COMPLETED,
             attempts=1,

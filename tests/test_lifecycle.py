@@ -115,6 +115,18 @@ def test_rescue_fails_a_task_without_attempts_left_saying_where_it_ran():
     assert "no heartbeat since" in rescued.error
 
 
+def test_rescue_takes_legacy_running_rows_stale_since_their_last_change():
+    """Rows 0.1.x left In progress have no heartbeat: their last change says how old they are."""
+    old = TaskFactory(legacy_running=True, worker_id="")
+    recent = TaskFactory(legacy_running=True, worker_id="")
+    Task.objects.filter(id=old.id).update(modified=timezone.now() - timedelta(minutes=5))
+    assert [t.id for t in lifecycle.rescue_stale()] == [old.id]
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert old.status == Task.FAILED and old.attempts == 1
+    assert recent.status == Task.PROGRESS
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_raising_receiver_neither_undoes_nor_stops_a_rescue(caplog):
     lost = timezone.now() - timedelta(minutes=5)

@@ -86,3 +86,26 @@ def test_handle_task_timeout_fails_with_timeout_error():
     assert task.status == Task.FAILED
     assert "Task timed out after 5 seconds" in task.error
     assert isinstance(errors[0], TimeoutError)
+
+
+@pytest.mark.parametrize("max_attempts", [1, 2])
+def test_legacy_running_rows_count_as_one_attempt_in_every_verdict(max_attempts):
+    """A row left In progress with no attempt counted has had one: the original failed it."""
+    orphan = TaskFactory(legacy_running=True, worker_pid=dead_pid(), max_attempts=max_attempts)
+    exited = TaskFactory(legacy_running=True, max_attempts=max_attempts)
+    timed_out = TaskFactory(legacy_running=True, max_attempts=max_attempts)
+    monitor.detect_orphaned_tasks()
+    monitor.handle_subprocess_exit(exited.id, 1)
+    monitor.handle_task_timeout(timed_out.id, 5)
+    expected = Task.FAILED if max_attempts == 1 else Task.QUEUED
+    for task, message in [
+        (orphan, "no longer running"),
+        (exited, "exited with code 1"),
+        (timed_out, "timed out after 5 seconds"),
+    ]:
+        task.refresh_from_db()
+        assert task.status == expected, message
+        assert task.attempts == 1
+        assert message in task.error
+        assert task.worker_pid is None
+        assert task.attempt_log[-1]["attempt"] == 1

@@ -72,6 +72,7 @@ def test_exception_fails_the_task_with_its_traceback_and_the_next_task_runs(run_
     assert "ValueError('kaboom')" in bad_task.error
     assert "Traceback" in bad_task.error
     assert Task.objects.get(id=good).status == Task.COMPLETED
+    assert bad_task.output == "", "what it produced before the error: nothing, not None"
 
 
 def test_an_exception_that_cannot_be_unpickled_fails_only_its_own_task(run_worker):
@@ -226,8 +227,8 @@ def test_cancelling_one_task_of_a_claim_leaves_its_batch_mates_running(start_wor
         tokens = set(Task.objects.filter(id__in=[first, second]).values_list("claim_token"))
         assert len(tokens) == 1, "both tasks came in one claim"
         lifecycle.cancel(Task.objects.filter(id=first))
-        wait_for(lambda: Task.objects.get(id=first).status == Task.CANCELLED, timeout=20)
-        wait_for(lambda: Task.objects.get(id=second).is_finished, timeout=30)
+        wait_for(lambda t=first: Task.objects.get(id=t).status == Task.CANCELLED, timeout=20)
+        wait_for(lambda t=second: Task.objects.get(id=t).is_finished, timeout=30)
         assert Task.objects.get(id=second).status == Task.COMPLETED
         proc.terminate()
         proc.wait(20)
