@@ -95,6 +95,11 @@ def claim(
 def _claim_sql(known: frozenset[str]) -> tuple[str, list[str]]:
     """The one-statement claim: lock ready rows (skipping locked ones), mark them, return them.
 
+    The ids are an array computed once (an InitPlan), before the UPDATE looks at the table: its
+    plan is then a look-up of those ids by primary key whatever the statistics say. Written as
+    ``id IN (SELECT …)``, stale statistics (an ANALYZE during an uncommitted bulk enqueue, after a
+    prune) made it a walk of the whole table, and a re-run subquery may lock more than ``limit``.
+
     ``known`` names the changes whose values are known beforehand (``_claim_changes``): each is a
     parameter of the same name. The row returns only the other columns: parsing those back would
     cost more than the rest of the row.
@@ -105,13 +110,13 @@ def _claim_sql(known: frozenset[str]) -> tuple[str, list[str]]:
     returning = ", ".join(f't."{column}"' for name, column in columns.items() if name not in known)
     sql = f"""
         UPDATE "{table}" AS t SET {assignments}, attempts = t.attempts + 1
-        WHERE t.id IN (
+        WHERE t.id = ANY(ARRAY(
             SELECT id FROM "{table}"
             WHERE status = {Task.QUEUED} AND (run_after IS NULL OR run_after <= %(now)b) {{queues}}
             ORDER BY priority DESC, created
             LIMIT %(limit)b
             FOR UPDATE SKIP LOCKED
-        )
+        ))
         RETURNING {returning}
     """
     return sql, [name for name in columns if name not in known]
@@ -565,15 +570,33 @@ def prunable(cutoff: datetime, statuses: Sequence[int]) -> Any:
     )
 
 
+# A prune that deletes this many rows refreshes the table's statistics: the planner must not go on
+# believing in rows that are gone (nor, worse, be told by a later automatic ANALYZE at a bad moment
+# that the table is empty).
+ANALYZE_AFTER = 10_000
+
+
 def prune(cutoff: datetime, statuses: Sequence[int], *, batch_size: int = 1000) -> int:
     """Delete what ``prunable`` selects, ``batch_size`` rows per statement; return the count."""
     deleted = 0
     while True:
         ids = list(prunable(cutoff, statuses).values_list("id", flat=True)[:batch_size])
         if not ids:
-            return deleted
+            break
         # delete(), not a raw DELETE: copies made by requeue_copies get requeued_from = NULL.
         deleted += Task.objects.filter(id__in=ids).delete()[1].get(Task._meta.label, 0)
+    if deleted >= ANALYZE_AFTER:
+        analyze()
+    return deleted
+
+
+def analyze() -> None:
+    """Refresh the planner's statistics of the task table."""
+    connection = db.connection()
+    table = connection.ops.quote_name(Task._meta.db_table)
+    statement = "ANALYZE TABLE" if connection.vendor == "mysql" else "ANALYZE"
+    with connection.cursor() as cursor:
+        cursor.execute(f"{statement} {table}")
 
 
 def edit_queued(task: Task, **changes: Any) -> bool:

@@ -5,8 +5,10 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
+from django_simple_queue import lifecycle
 from django_simple_queue.models import Task
 from tests.factories import TaskFactory
 
@@ -57,3 +59,21 @@ def test_prune_keeps_requeued_copies():
 def test_prune_rejects_a_bad_age():
     with pytest.raises(CommandError, match="such as 30d"):
         prune("--older-than", "soon")
+
+
+def reltuples() -> float:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [Task._meta.db_table])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+def test_a_large_prune_refreshes_the_planners_statistics(monkeypatch):
+    monkeypatch.setattr(lifecycle, "ANALYZE_AFTER", 100)
+    old = timezone.now() - timedelta(days=40)
+    TaskFactory.create_batch(150, completed=True, finished_at=old)
+    TaskFactory.create_batch(20, completed=True)
+    lifecycle.analyze()
+    assert reltuples() == 170
+    prune("--older-than", "30d", "--status", "completed", "--status", "failed")
+    assert reltuples() == 20, "the planner knows the rows are gone"

@@ -226,3 +226,52 @@ def test_streamed_output_cut_at_the_limit_names_the_limit(settings):
     recorder.output(task, "c" * 60)
     text = "".join(payload for _, payload in recorder.buffers[task.id])
     assert text == "a" * 60 + "b" * 40 + "\n… [truncated: more than 100 bytes]"
+
+
+def _claim_rate(claims: int = 60) -> float:
+    """Tasks claimed per second by ``claims`` claims of 10 (the claims are given back)."""
+    import time
+
+    started = time.perf_counter()
+    taken = 0
+    for _ in range(claims):
+        tasks = lifecycle.claim("bench", limit=10)
+        taken += len(tasks)
+        lifecycle.release(tasks)
+    return taken / (time.perf_counter() - started)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_claim_keeps_its_plan_when_statistics_say_the_table_is_empty():
+    """The soak's collapse: an ANALYZE while a bulk enqueue was uncommitted recorded the table as
+    empty after a prune, and the claim was planned as a walk of the whole table."""
+    table = Task._meta.db_table
+    # What a prune leaves: a table whose pages held many rows.
+    create_tasks([{"task": "tests.tasks.add", "args": {"a": n}} for n in range(60_000)])
+    Task.objects.all().delete()
+    enqueued, analyzed = threading.Event(), threading.Event()
+
+    def enqueue_uncommitted() -> None:
+        from django.db import connections, transaction
+
+        with transaction.atomic():
+            create_tasks([{"task": "tests.tasks.add", "args": {"a": n}} for n in range(20_000)])
+            enqueued.set()
+            analyzed.wait(60)
+        connections.close_all()
+
+    thread = threading.Thread(target=enqueue_uncommitted)
+    thread.start()
+    assert enqueued.wait(120)
+    with connection.cursor() as cursor:
+        cursor.execute(f'ANALYZE "{table}"')
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
+        assert cursor.fetchone()[0] <= 0, "the statistics say the table is empty"
+    analyzed.set()
+    thread.join()
+    stale = _claim_rate()
+    with connection.cursor() as cursor:
+        cursor.execute(f'ANALYZE "{table}"')
+    fresh = _claim_rate()
+    assert stale >= fresh / 2, f"{stale:.0f} tasks/s with stale statistics, {fresh:.0f} with fresh"

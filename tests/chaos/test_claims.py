@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -24,8 +25,22 @@ def test_held_claims_reports_cancel_requests_and_leaves_out_lost_claims():
     stale_copy = Task.objects.get(id=rescued.id)
     assert [t.id for t in lifecycle.rescue_stale()] == [rescued.id]
     held = lifecycle.held_claims([kept, cancelled, stale_copy])
-    assert held == {kept.claim_token: False, cancelled.claim_token: True}
+    assert held == {kept.id: False, cancelled.id: True}
     assert lifecycle.held_claims([]) == {}
+
+
+def test_held_claims_tells_tasks_of_one_claim_apart():
+    """One claim gives its token to every task it takes: a cancel or a rescue is about one task."""
+    token = uuid.uuid4()
+    running = TaskFactory(running=True, claim_token=token)
+    cancelled = TaskFactory(running=True, claim_token=token, cancel_requested=True)
+    lost = TaskFactory(running=True, claim_token=token, max_attempts=2)
+    stale_copy = Task.objects.get(id=lost.id)
+    lifecycle.finish(lost, lifecycle.Outcome(ok=False, error="rescued"))  # back in the queue
+    assert lifecycle.held_claims([running, cancelled, stale_copy]) == {
+        running.id: False,
+        cancelled.id: True,
+    }
 
 
 def test_release_unknown_returns_only_claims_the_worker_does_not_know():
