@@ -508,11 +508,25 @@ def rescue_stale(now: datetime | None = None) -> list[Task]:
 
 
 def cancel(queryset: Any) -> tuple[int, int]:
-    """Cancel queued tasks at once and ask workers to stop running ones: (cancelled, requested)."""
+    """Cancel queued tasks at once and ask workers to stop running ones: (cancelled, requested).
+
+    A cancelled queued task's history says so, and Django's ``task_finished`` is sent for it as
+    for any other finish of a Tasks API task.
+    """
     now = db.now()
-    cancelled = queryset.filter(status=Task.QUEUED).update(
-        status=Task.CANCELLED, finished_at=now, modified=now, claim_token=None
-    )
+    cancelled = 0
+    outcome = Outcome(ok=False, cancelled=True, error="The task was cancelled before it ran.")
+    for task in queryset.filter(status=Task.QUEUED):
+        changes = {
+            "status": Task.CANCELLED,
+            "finished_at": now,
+            "modified": now,
+            "claim_token": None,
+            "attempt_log": _history(task, task.attempts, now, "cancelled", outcome),
+        }
+        if Task.objects.filter(id=task.id, status=Task.QUEUED).update(**changes):
+            _recorded(task, Task.CANCELLED, changes, outcome)
+            cancelled += 1
     requested = queryset.filter(status=Task.PROGRESS, cancel_requested=False).update(
         cancel_requested=True, modified=now
     )

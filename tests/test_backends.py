@@ -217,6 +217,15 @@ def test_cancelled_maps_to_failed_with_a_cancel_error():
     assert "cancelled" in error.traceback
 
 
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_a_queued_task_sends_task_finished_and_records_the_attempt():
+    result = backend_tasks.add.enqueue(1)
+    assert cancel(Task.objects.filter(id=result.id)) == (1, 0)
+    assert Execution.objects.filter(key=f"finished:{result.id}:FAILED").exists()
+    (entry,) = Task.objects.get(id=result.id).attempt_log
+    assert entry["outcome"] == "cancelled" and entry["attempt"] == 0
+
+
 def test_unknown_ids_raise_does_not_exist():
     for bad in (str(uuid.uuid4()), "not-a-uuid", ""):
         with pytest.raises(TaskResultDoesNotExist):

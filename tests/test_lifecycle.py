@@ -175,6 +175,7 @@ def test_cancel_queued_at_once_and_running_by_request():
     running.refresh_from_db()
     done.refresh_from_db()
     assert queued.status == Task.CANCELLED
+    assert [entry["outcome"] for entry in queued.attempt_log] == ["cancelled"]
     assert running.status == Task.PROGRESS and running.cancel_requested
     assert done.status == Task.COMPLETED
 
