@@ -130,14 +130,33 @@ def bind(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
 
 
 def describe(path: str) -> dict[str, Any]:
-    """Signature, first docstring line and JSON defaults of an allowed task, for forms."""
+    """Signature, first docstring line and JSON defaults of an allowed task, for forms.
+
+    The default of a REDACT_KEYS parameter is neither shown nor pre-filled: the function's own
+    default applies when the argument is left out.
+    """
     func = import_callable(path)
     sig = signature(func)
     if sig is None:
         return {"path": path, "signature": "(…)", "doc": "", "defaults": {}}
+    keys = conf.get_redact_keys()
+    hidden = {
+        name
+        for name, param in sig.parameters.items()
+        if name.lower() in keys and param.default is not param.empty
+    }
+    if hidden:
+        sig = sig.replace(
+            parameters=[
+                p.replace(default=conf.REDACTED) if p.name in hidden else p
+                for p in sig.parameters.values()
+            ]
+        )
     defaults: dict[str, Any] = {}
     for name, param in sig.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
+            continue
+        if name in hidden:
             continue
         value = None if param.default is param.empty else param.default
         try:

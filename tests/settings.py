@@ -89,6 +89,7 @@ else:
 DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {
     "tests.tasks.add",
     "tests.tasks.echo",
+    "tests.tasks.send_report",
     "tests.tasks.count_up",
     "tests.tasks.fail",
     "tests.tasks.fail_unpicklably",

@@ -23,6 +23,11 @@ def echo(**kwargs):
     return kwargs
 
 
+def send_report(recipient, api_key="sk-default-secret"):
+    """Send a report through a service whose key has a default."""
+    return recipient
+
+
 def count_up(n=3):
     for i in range(n):
         yield f"{i};"

@@ -128,6 +128,16 @@ def test_add_page_offers_allowed_tasks_with_signature_and_defaults(admin_client)
     assert fields == tuple(sorted(fields))
 
 
+def test_add_page_hides_the_defaults_of_redacted_arguments(admin_client):
+    html = admin_client.get(reverse(ADD)).content.decode()
+    assert "sk-default-secret" not in html
+    assert "send_report(recipient, api_key=&#x27;•••&#x27;)" in html
+    descriptions = json.loads(
+        html.split('id="dsq-task-descriptions" type="application/json">')[1].split("</script>")[0]
+    )
+    assert descriptions["tests.tasks.send_report"]["defaults"] == {"recipient": None}
+
+
 def test_posting_task_and_args_enqueues_with_defaults_and_user(admin_client, admin_user):
     response = admin_client.post(reverse(ADD), {"task": "tests.tasks.add", "args": '{"a": 2}'})
     assert response.status_code == 302
