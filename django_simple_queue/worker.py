@@ -91,6 +91,8 @@ class Worker:
         self.claimed = 0
         self.stopping_since: float | None = None
         self.stop_now = False
+        # The signal that asked this worker to stop, until the loop has said so on the console.
+        self.unannounced: int | None = None
         self.last = {"flush": 0.0, "heartbeat": 0.0, "cancel": 0.0, "status": time.monotonic()}
         self.listener: listen.Listener | None = None
         self.forkserver: ForkServer | None = None
@@ -122,6 +124,7 @@ class Worker:
         )
         try:
             while not self._should_exit():
+                self._announce_stop()
                 try:
                     if self.db_lost_since is None:
                         self._tick()
@@ -137,6 +140,7 @@ class Worker:
                     # A bug of ours must not take down tasks that are running; say so and go on.
                     logger.exception("worker error; continuing")
                     time.sleep(1)
+            self._announce_stop()
         finally:
             self._shutdown_children()
             if self.forkserver is not None:
@@ -158,13 +162,19 @@ class Worker:
             signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Only flags: a write to the console here could interrupt one the loop was making.
         if self.stopping_since is None:
             self.stopping_since = time.monotonic()
+            self.unannounced = signum
+        else:
+            self.stop_now = True
+
+    def _announce_stop(self) -> None:
+        signum, self.unannounced = self.unannounced, None
+        if signum is not None:
             self.say(
                 f"{signal.Signals(signum).name}: no new tasks; waiting up to {self.grace:g}s for running ones"
             )
-        else:
-            self.stop_now = True
 
     def _busy(self) -> list[Child]:
         return [child for child in self.children if child.busy]

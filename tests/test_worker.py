@@ -424,3 +424,18 @@ def test_a_worker_whose_console_reader_is_gone_works_on_and_exits_0(transactiona
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, errors.read_text()
     assert "Traceback" not in errors.read_text()
+
+
+def test_the_signal_handler_only_sets_flags_and_the_loop_says_the_line():
+    from django_simple_queue.worker import Worker
+
+    lines: list[str] = []
+    worker = Worker(say=lines.append)
+    worker._on_signal(signal.SIGTERM, None)
+    assert lines == [], "no write to the console from a signal handler"
+    assert worker.stopping_since is not None
+    worker._announce_stop()
+    worker._announce_stop()
+    assert lines == [f"SIGTERM: no new tasks; waiting up to {worker.grace:g}s for running ones"]
+    worker._on_signal(signal.SIGINT, None)
+    assert worker.stop_now and len(lines) == 1
