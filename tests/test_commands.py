@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import subprocess
 from datetime import timedelta
 from io import StringIO
 
@@ -7,7 +8,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from django_simple_queue.management.commands.task_worker import (
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from django_simple_queue.models import Task
+from tests.conftest import ROOT, manage, worker_env
 from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -57,3 +64,37 @@ def test_prune_keeps_requeued_copies():
 def test_prune_rejects_a_bad_age():
     with pytest.raises(CommandError, match="such as 30d"):
         prune("--older-than", "soon")
+
+
+def test_task_worker_refuses_a_concurrency_of_0_and_exits_2():
+    proc = subprocess.run(
+        manage("task_worker", "--burst", "--concurrency", "0"),
+        env=worker_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "argument --concurrency: must be a whole number of 1 or more, not '0'" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--concurrency", "-1"),
+        ("--concurrency", "two"),
+        ("--max-tasks", "0"),
+        ("--max-tasks-per-child", "-1"),
+        ("--poll-interval", "0"),
+        ("--poll-interval", "-0.5"),
+        ("--poll-interval", "nan"),
+    ],
+)
+def test_task_worker_refuses_values_out_of_range(option, value):
+    with pytest.raises(CommandError, match=f"argument {option}: must be .*, not '{value}'"):
+        call_command("task_worker", "--burst", option, value)
+
+
+def test_task_worker_option_types_accept_their_bounds():
+    assert (positive_int("1"), non_negative_int("0"), positive_float("0.01")) == (1, 0, 0.01)
