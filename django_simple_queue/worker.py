@@ -277,7 +277,9 @@ class Worker:
             timeout = min(timeout, BATCH_TICK)
         # Never sleep through a heartbeat: claims are refreshed every HEARTBEAT_INTERVAL.
         next_beat = self.last["heartbeat"] + self.heartbeat_interval
-        wake = min(next_beat, self.recorder.due()) - time.monotonic()
+        # Nor through a SIGKILL that is due after a SIGTERM.
+        kills = [child.kill_at for child in self.children if child.kill_at is not None]
+        wake = min(next_beat, self.recorder.due(), *kills) - time.monotonic()
         ready = pool.wait(self._waitables(), max(min(timeout, wake), 0.0))
         for child in list(self.children):
             if child.conn in ready or child.process.sentinel in ready or (batching and child.busy):
@@ -493,6 +495,7 @@ class Worker:
         if child.process.is_alive():
             return
         child.process.join()
+        child.process.kill_leftovers()
         # What it sent between the last read and its exit: a last outcome, not a death.
         self._read(child)
         if child.task is not None:
@@ -523,7 +526,7 @@ class Worker:
             elif kind == "progress":
                 self.recorder.progress(child.task, payload)
             elif kind == "done":
-                self._complete(child, pool.unpack(payload))
+                self._complete(child, child.reported(pool.unpack(payload)))
 
     def _died(self, child: Child) -> None:
         """``child`` died running the first task of its queue: record how, or give it back."""
@@ -574,9 +577,9 @@ class Worker:
             if child.task.claim_token not in held:
                 # Rescued while this worker was cut off or frozen: the task runs elsewhere now.
                 self.say(f"lost the claim on {child.task.id}; stopping its run")
-                child.stop_task("lost")
+                child.stop_task("lost", time.monotonic())
             elif held[child.task.claim_token]:
-                child.stop_task("cancel")
+                self._stop(child, "cancel")
 
     def _heartbeat_claims(self) -> None:
         lifecycle.heartbeat(self._held())
@@ -599,9 +602,21 @@ class Worker:
         )
         for child in self._busy():
             if shutting_down:
-                child.stop_task("shutdown")
+                child.stop_task("shutdown", now)
             elif child.deadline is not None and now >= child.deadline:
-                child.stop_task("timeout")
+                self._stop(child, "timeout")
+        for child in self.children:
+            child.escalate(now)
+
+    def _stop(self, child: Child, reason: str) -> None:
+        """Stop the task ``child`` runs, unless its outcome is already in the pipe: it finished
+        first, and that outcome counts (a task that ends once signalled was stopped)."""
+        task = child.task
+        if child.stop_reason is not None:
+            return
+        self._read(child)
+        if child.task is task:
+            child.stop_task(reason, time.monotonic())
 
     def _shutdown_children(self) -> None:
         pool.stop_all(self.children)
