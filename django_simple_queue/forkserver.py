@@ -7,8 +7,10 @@ lives. The fork server writes almost nothing, so a fork costs little on either s
 
 A child's parent is the fork server, which reaps it and writes its exit code to a pipe that the
 supervisor watches (the child's *sentinel*: readable once the child has exited, or once the fork
-server is gone). Each process dies with its parent, so the supervisor's death takes the fork server
-and every child with it.
+server is gone). Each child leads a session (and process group) of its own, so that what its task
+starts can be stopped with it, and a signal to the worker's group does not reach it. Each process
+dies with its parent: the supervisor's death takes the fork server, and the fork server takes every
+child's group with it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from types import FrameType
 from typing import Any
 
 from django import db
@@ -54,11 +57,11 @@ def _prctl() -> Callable[..., int] | None:
         return None
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to kill this process when its parent dies, however the parent dies."""
+def die_with_parent(parent_pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
+    """Ask Linux to send ``sig`` to this process when its parent dies, however the parent dies."""
     prctl = _prctl()
     if prctl is not None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        prctl(PR_SET_PDEATHSIG, sig)
     if os.getppid() != parent_pid:
         os._exit(1)
 
@@ -66,6 +69,20 @@ def die_with_parent(parent_pid: int) -> None:
 # The supervisor's connections as a forked process inherited them. Kept referenced so that they are
 # never finalized there: closing one would end the supervisor's session (it is the same socket).
 _inherited: list[Any] = []
+
+
+def kill_group(pid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to the process group led by child ``pid``: the child and what its task started.
+
+    A child not yet in a group of its own (it has just been forked) gets the signal alone.
+    """
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    except PermissionError:
+        pass  # every process left in the group is another user's (a setuid program): not ours
 
 
 def forget_connections() -> None:
@@ -149,10 +166,28 @@ class ChildProcess:
         return True
 
     def kill(self) -> None:
+        """SIGKILL the child's process group, while the child lives."""
         pid = self.pid
         if pid is not None and self.is_alive():
+            kill_group(pid, signal.SIGKILL)
+
+    def terminate(self) -> None:
+        """SIGTERM the child's process group, while the child lives; SIGUSR1 tells the child that
+        this SIGTERM, unlike a service manager's, is meant for it too."""
+        pid = self.pid
+        if pid is not None and self.is_alive():
+            kill_group(pid, signal.SIGTERM)
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGUSR1)
+
+    def kill_leftovers(self) -> None:
+        """Kill what the child's task started, if the fork server died before it could.
+
+        Only for a child that died with its fork server (which kills a child's group when it reaps
+        it): a group's id is not given to another process while any member of the group is alive.
+        """
+        if self._pid is not None and self._exited and self.exitcode is None:
+            kill_group(self._pid, signal.SIGKILL)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -184,9 +219,8 @@ class ForkServer:
 
         def serve() -> None:
             ours.close()
-            die_with_parent(supervisor)
             init()
-            _serve(theirs, target, prepare)
+            _serve(theirs, supervisor, target, prepare)
 
         pid = _fork(serve)
         theirs.close()
@@ -232,19 +266,31 @@ class ForkServer:
 
 def _serve(
     sock: socket.socket,
+    supervisor: int,
     target: Callable[[Connection, int, int], None],
     prepare: Callable[[str], object],
 ) -> None:
     """The fork server's loop: fork on request, reap children and report how they exited."""
-    # Ctrl-C and a service manager's SIGTERM reach the whole process group; the supervisor decides.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # For each child: the read end of a pipe only it holds open, and where its exit code goes.
+    children: dict[int, tuple[int, int]] = {}
+    server = os.getpid()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        # Ctrl-C and a service manager's SIGTERM reach the whole process group: the supervisor
+        # decides. A SIGTERM after the supervisor died is the parent-death signal: take every
+        # child's group along (the kernel's own parent-death SIGKILL reaches children only).
+        # Not in a child that has not yet installed handlers of its own.
+        if os.getpid() == server and os.getppid() != supervisor:
+            _kill_groups(children)
+            os._exit(1)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(supervisor, signal.SIGTERM)
     forget_connections()
     # Objects that exist now are never freed here: the collector leaves their pages alone, and
     # children share those pages for as long as they only read them.
     gc.freeze()
-    # For each child: the read end of a pipe only it holds open, and where its exit code goes.
-    children: dict[int, tuple[int, int]] = {}
     readable = select.poll()
     readable.register(sock, select.POLLIN)
     while True:
@@ -252,6 +298,7 @@ def _serve(
             if fd == sock.fileno():
                 data, fds, _, _ = socket.recv_fds(sock, 1, 3)
                 if not data:
+                    _kill_groups(children)  # the supervisor is gone, or stopped them all
                     return
                 if data == b"i":
                     (size,) = _SIZE.unpack(_recv_exactly(sock, _SIZE.size))
@@ -274,10 +321,18 @@ def _serve(
                 pid, status = children.pop(fd)
                 readable.unregister(fd)
                 os.close(fd)
+                # What its tasks started and left behind goes with it. Before the reaping: until
+                # then, no other process can be given the group's id.
+                kill_group(pid, signal.SIGKILL)
                 _, wait_status = os.waitpid(pid, 0)
                 with contextlib.suppress(OSError):  # the supervisor may have stopped caring
                     os.write(status, _INT.pack(os.waitstatus_to_exitcode(wait_status)))
                 os.close(status)
+
+
+def _kill_groups(children: dict[int, tuple[int, int]]) -> None:
+    for pid, _ in list(children.values()):
+        kill_group(pid, signal.SIGKILL)
 
 
 def _recv_exactly(sock: socket.socket, size: int) -> bytes:
@@ -310,6 +365,12 @@ def _fork_child(
     server = os.getpid()
 
     def run() -> None:
+        # A group of its own, stopped as one by the supervisor; no terminal to signal it. Handlers,
+        # not SIG_IGN, which what its tasks start would inherit: they get the default ones.
+        os.setsid()
+        signal.signal(signal.SIGTERM, _sigterm_unless_asked)
+        signal.signal(signal.SIGUSR1, _stop_asked)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         for fd in [alive, *close]:
             os.close(fd)
         target(Connection(conn_fd), server, log_fd)
@@ -317,6 +378,19 @@ def _fork_child(
     pid = _fork(run)
     os.close(held)
     return pid, alive
+
+
+def _sigterm_unless_asked(signum: int, frame: FrameType | None) -> None:
+    """A child's SIGTERM handler: a SIGTERM to every process of the worker (systemd's default
+    ``KillMode=control-group``) does not stop a task; the supervisor decides (``_stop_asked``)."""
+
+
+def _stop_asked(signum: int, frame: FrameType | None) -> None:
+    """The supervisor's SIGTERM to the child's group is meant for the child too: take it as a
+    process without a handler does, unless the task installed one of its own."""
+    if signal.getsignal(signal.SIGTERM) is _sigterm_unless_asked:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _fork(body: Callable[[], None]) -> int:

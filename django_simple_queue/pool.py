@@ -32,6 +32,11 @@ from django_simple_queue.models import Task
 # Tasks a reused child may hold at once while tasks are short: one running, the rest waiting in its
 # pipe, so that it never waits for the supervisor between two tasks.
 QUEUE_DEPTH = 32
+# Seconds between the SIGTERM that stops a task on its timeout or a cancel and the SIGKILL that
+# follows if the task's process group is still there: time for the task to clean up.
+STOP_GRACE = 5.0
+# Stopped with SIGTERM first; a shutdown whose grace is over, or a lost claim, kills at once.
+GENTLE_STOPS = ("timeout", "cancel")
 
 
 class PipeSink:
@@ -90,9 +95,9 @@ def task_message(task: Task) -> tuple[Any, ...]:
 
 def child_main(conn: Connection, parent_pid: int, fd: int, max_tasks: int, log_limit: int) -> None:
     """A child's life: run the tasks the supervisor sends, writing each one's log to ``fd``."""
-    # SIGTERM and SIGINT stay ignored, as in the fork server: the supervisor decides what stops
-    # (it lets running tasks finish within SHUTDOWN_GRACE), not the child. The fork server has no
-    # database connection for it to inherit.
+    # The child leads its own process group: a signal to the worker's group (Ctrl-C, a service
+    # manager) does not reach it; the supervisor decides what stops, and signals the whole group.
+    # The fork server has no database connection for it to inherit.
     forkserver.die_with_parent(parent_pid)
     sink = PipeSink(conn)
     readable = select.poll()
@@ -142,10 +147,12 @@ class Child:
     queue: deque[Task] = field(default_factory=deque)
     started: float = 0.0
     deadline: float | None = None
-    # Why the supervisor is killing this child: "timeout", "cancel", "shutdown" or "lost", and the
-    # id of the task that was running. Final: a child being killed is sent nothing more.
+    # Why the supervisor is stopping this child: "timeout", "cancel", "shutdown" or "lost", and the
+    # id of the task that was running. Final: a child being stopped is sent nothing more.
     stop_reason: str | None = None
     stopped: Any = None
+    # When the SIGKILL that follows a SIGTERM is due (monotonic clock), or None.
+    kill_at: float | None = None
     timeouts: dict[Any, int | None] = field(default_factory=dict)
     # Its pipe is broken: it died, and is sent nothing more until its death is handled.
     gone: bool = False
@@ -213,13 +220,42 @@ class Child:
             self.queue.pop()
         return rest
 
-    def stop_task(self, reason: str) -> None:
-        """Kill the child running this task (it ignores SIGTERM, which may reach its whole group)."""
+    def stop_task(self, reason: str, now: float) -> None:
+        """Stop this child's process group, and so its running task and what the task started.
+
+        On a timeout or a cancel, SIGTERM first and SIGKILL ``STOP_GRACE`` seconds later (see
+        ``escalate``); otherwise, or if a SIGKILL is already due, SIGKILL at once.
+        """
         if self.stop_reason is None:
             self.stop_reason = reason
             self.stopped = self.task.id if self.task is not None else None
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
+            if reason in GENTLE_STOPS:
+                self.kill_at = now + STOP_GRACE
+                self.process.terminate()
+                return
+        elif self.kill_at is None:
+            return  # killed already
+        self.kill_at = None
+        self.process.kill()
+
+    def escalate(self, now: float) -> None:
+        """SIGKILL the group of a child that outlived the grace after its SIGTERM."""
+        if self.kill_at is not None and now >= self.kill_at:
+            self.kill_at = None
+            self.process.kill()
+
+    def reported(self, outcome: Outcome) -> Outcome:
+        """What to record of the outcome the child sent for its running task.
+
+        A task that was stopped, caught the SIGTERM and returned (or raised) was still stopped:
+        it timed out, or was cancelled.
+        """
+        task = self.task
+        if self.stop_reason in GENTLE_STOPS and task is not None and task.id == self.stopped:
+            stopped = self.death_outcome()
+            stopped.log = outcome.log
+            return stopped
+        return outcome
 
     def killed_for_another(self) -> bool:
         """Killed while running a task other than the one it was stopped for: that one finished
@@ -281,7 +317,8 @@ def _exit_description(exitcode: int | None) -> str:
 
 
 def stop_all(children: list[Child]) -> None:
-    """Ask every child to exit after its task; kill those still running after two seconds."""
+    """Ask every child to exit after its task; kill the groups of those still running after two
+    seconds (the fork server kills the group of each child it reaps: what tasks left behind)."""
     for child in children:
         with contextlib.suppress(OSError):
             child.conn.send(None)

@@ -91,6 +91,8 @@ class Worker:
         self.claimed = 0
         self.stopping_since: float | None = None
         self.stop_now = False
+        # The signal that asked this worker to stop, until the loop has said so on the console.
+        self.unannounced: int | None = None
         self.last = {"flush": 0.0, "heartbeat": 0.0, "cancel": 0.0, "status": time.monotonic()}
         self.listener: listen.Listener | None = None
         self.forkserver: ForkServer | None = None
@@ -122,6 +124,7 @@ class Worker:
         )
         try:
             while not self._should_exit():
+                self._announce_stop()
                 try:
                     if self.db_lost_since is None:
                         self._tick()
@@ -137,6 +140,7 @@ class Worker:
                     # A bug of ours must not take down tasks that are running; say so and go on.
                     logger.exception("worker error; continuing")
                     time.sleep(1)
+            self._announce_stop()
         finally:
             self._shutdown_children()
             if self.forkserver is not None:
@@ -158,13 +162,19 @@ class Worker:
             signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Only flags: a write to the console here could interrupt one the loop was making.
         if self.stopping_since is None:
             self.stopping_since = time.monotonic()
+            self.unannounced = signum
+        else:
+            self.stop_now = True
+
+    def _announce_stop(self) -> None:
+        signum, self.unannounced = self.unannounced, None
+        if signum is not None:
             self.say(
                 f"{signal.Signals(signum).name}: no new tasks; waiting up to {self.grace:g}s for running ones"
             )
-        else:
-            self.stop_now = True
 
     def _busy(self) -> list[Child]:
         return [child for child in self.children if child.busy]
@@ -270,7 +280,9 @@ class Worker:
             timeout = min(timeout, BATCH_TICK)
         # Never sleep through a heartbeat: claims are refreshed every HEARTBEAT_INTERVAL.
         next_beat = self.last["heartbeat"] + self.heartbeat_interval
-        wake = min(next_beat, self.recorder.due()) - time.monotonic()
+        # Nor through a SIGKILL that is due after a SIGTERM.
+        kills = [child.kill_at for child in self.children if child.kill_at is not None]
+        wake = min(next_beat, self.recorder.due(), *kills) - time.monotonic()
         ready = pool.wait(self._waitables(), max(min(timeout, wake), 0.0))
         for child in list(self.children):
             if child.conn in ready or child.process.sentinel in ready or (batching and child.busy):
@@ -486,6 +498,7 @@ class Worker:
         if child.process.is_alive():
             return
         child.process.join()
+        child.process.kill_leftovers()
         # What it sent between the last read and its exit: a last outcome, not a death.
         self._read(child)
         if child.task is not None:
@@ -516,7 +529,7 @@ class Worker:
             elif kind == "progress":
                 self.recorder.progress(child.task, payload)
             elif kind == "done":
-                self._complete(child, pool.unpack(payload))
+                self._complete(child, child.reported(pool.unpack(payload)))
 
     def _died(self, child: Child) -> None:
         """``child`` died running the first task of its queue: record how, or give it back."""
@@ -567,9 +580,9 @@ class Worker:
             if child.task.id not in held:
                 # Rescued while this worker was cut off or frozen: the task runs elsewhere now.
                 self.say(f"lost the claim on {child.task.id}; stopping its run")
-                child.stop_task("lost")
+                child.stop_task("lost", time.monotonic())
             elif held[child.task.id]:
-                child.stop_task("cancel")
+                self._stop(child, "cancel")
 
     def _heartbeat_claims(self) -> None:
         lifecycle.heartbeat(self._held())
@@ -592,9 +605,21 @@ class Worker:
         )
         for child in self._busy():
             if shutting_down:
-                child.stop_task("shutdown")
+                child.stop_task("shutdown", now)
             elif child.deadline is not None and now >= child.deadline:
-                child.stop_task("timeout")
+                self._stop(child, "timeout")
+        for child in self.children:
+            child.escalate(now)
+
+    def _stop(self, child: Child, reason: str) -> None:
+        """Stop the task ``child`` runs, unless its outcome is already in the pipe: it finished
+        first, and that outcome counts (a task that ends once signalled was stopped)."""
+        task = child.task
+        if child.stop_reason is not None:
+            return
+        self._read(child)
+        if child.task is task:
+            child.stop_task(reason, time.monotonic())
 
     def _shutdown_children(self) -> None:
         pool.stop_all(self.children)

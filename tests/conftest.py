@@ -100,6 +100,15 @@ def run_worker(start_worker: Callable[..., subprocess.Popen[str]]) -> Callable[.
     return run
 
 
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie has), as /proc tells."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
 def wait_for(
     predicate: Callable[[], object], timeout: float = 15, interval: float = 0.05
 ) -> object:

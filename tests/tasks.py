@@ -6,8 +6,10 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django_simple_queue.progress import Progress, set_progress
 
@@ -150,3 +152,32 @@ def poison(key, how="raise"):
     if how == "exit":
         os._exit(1)
     raise RuntimeError(f"poison {key}")
+
+
+def start_sleep(pid_file, seconds=60):
+    """Start ``sleep 120`` and write its pid to ``pid_file``, then sleep: a task with a subprocess."""
+    proc = subprocess.Popen(["sleep", "120"])
+    Path(pid_file).write_text(str(proc.pid))
+    time.sleep(seconds)
+    return "slept"
+
+
+def terminate_own_subprocess():
+    """Start a subprocess and stop it with SIGTERM; return how it ended."""
+    proc = subprocess.Popen(["sleep", "120"])
+    proc.terminate()
+    return proc.wait(timeout=5)
+
+
+def on_sigterm(path, action="clean up", seconds=60):
+    """Write this process's pid to ``path``, sleep, and on SIGTERM: clean up (write ``path`` and
+    exit), or ignore it."""
+
+    def clean_up(signum, frame):
+        Path(path).write_text("cleaned up")
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, clean_up if action == "clean up" else signal.SIG_IGN)
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return "slept"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import subprocess
 from datetime import timedelta
 from io import StringIO
 
@@ -9,7 +10,13 @@ from django.db import connection
 from django.utils import timezone
 
 from django_simple_queue import lifecycle
+from django_simple_queue.management.commands.task_worker import (
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from django_simple_queue.models import Task
+from tests.conftest import ROOT, manage, worker_env
 from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -77,3 +84,37 @@ def test_a_large_prune_refreshes_the_planners_statistics(monkeypatch):
     assert reltuples() == 170
     prune("--older-than", "30d", "--status", "completed", "--status", "failed")
     assert reltuples() == 20, "the planner knows the rows are gone"
+
+
+def test_task_worker_refuses_a_concurrency_of_0_and_exits_2():
+    proc = subprocess.run(
+        manage("task_worker", "--burst", "--concurrency", "0"),
+        env=worker_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "argument --concurrency: must be a whole number of 1 or more, not '0'" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--concurrency", "-1"),
+        ("--concurrency", "two"),
+        ("--max-tasks", "0"),
+        ("--max-tasks-per-child", "-1"),
+        ("--poll-interval", "0"),
+        ("--poll-interval", "-0.5"),
+        ("--poll-interval", "nan"),
+    ],
+)
+def test_task_worker_refuses_values_out_of_range(option, value):
+    with pytest.raises(CommandError, match=f"argument {option}: must be .*, not '{value}'"):
+        call_command("task_worker", "--burst", option, value)
+
+
+def test_task_worker_option_types_accept_their_bounds():
+    assert (positive_int("1"), non_negative_int("0"), positive_float("0.01")) == (1, 0, 0.01)

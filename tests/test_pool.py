@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import tempfile
+import time
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +20,12 @@ from django_simple_queue.forkserver import ChildProcess
 from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
 from django_simple_queue.pool import Child
+from tests.conftest import process_running, wait_for
 from tests.factories import TaskFactory
+
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="reads process states in /proc"
+)
 
 
 def make_child() -> tuple[Child, Connection, int]:
@@ -80,12 +88,14 @@ def test_the_worker_waits_only_on_pipes_of_children_with_tasks():
     assert busy.conn in waitables
 
 
-def running_child(*tasks: Task) -> tuple[Child, Connection, int, subprocess.Popen[bytes]]:
+def running_child(
+    *tasks: Task, timeout: int | None = None
+) -> tuple[Child, Connection, int, subprocess.Popen[bytes]]:
     """A Child running ``tasks`` in its queue, whose process is a real one that can be killed."""
     child, theirs, status = make_child()
     stand_in = subprocess.Popen(["sleep", "60"])  # what the supervisor's kill reaches
     os.write(status, struct.pack("i", stand_in.pid))
-    assert child.start(list(tasks), [None] * len(tasks))
+    assert child.start(list(tasks), [timeout] * len(tasks))
     return child, theirs, status, stand_in
 
 
@@ -96,7 +106,7 @@ def report_exit(status: int, stand_in: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("reason", ["shutdown", "cancel", "timeout"])
+@pytest.mark.parametrize("reason", ["shutdown", "lost"])
 def test_an_outcome_sent_before_the_kill_counts_and_the_task_the_kill_caught_goes_back(reason):
     # The first task finished (its outcome unread) as the worker decided to stop it; the kill
     # caught the next one in the child's queue, which did nothing wrong.
@@ -107,7 +117,7 @@ def test_an_outcome_sent_before_the_kill_counts_and_the_task_the_kill_caught_goe
     child, theirs, status, stand_in = running_child(first, second)
     worker.children = [child]
     theirs.send(("done", pool.pack(Outcome(ok=True, output="first's"))))
-    child.stop_task(reason)
+    child.stop_task(reason, time.monotonic())
     report_exit(status, stand_in)
 
     worker._receive(child)
@@ -119,6 +129,53 @@ def test_an_outcome_sent_before_the_kill_counts_and_the_task_the_kill_caught_goe
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("reason", ["cancel", "timeout"])
+def test_a_task_whose_outcome_is_on_its_way_is_not_stopped(reason):
+    # It finished as the worker decided to stop it: what it sent counts, and the next one runs.
+    from django_simple_queue.worker import Worker
+
+    worker = Worker()
+    first, second = TaskFactory(), TaskFactory()
+    child, theirs, _status, stand_in = running_child(first, second, timeout=3)
+    worker.children = [child]
+    theirs.send(("done", pool.pack(Outcome(ok=True, output="first's"))))
+    worker._stop(child, reason)
+
+    assert [(task.id, outcome.output) for task, outcome, _ in worker.recorder.results] == [
+        (first.id, "first's")
+    ]
+    assert child.stop_reason is None and child.task == second
+    assert stand_in.poll() is None, "not signalled"
+    stand_in.kill()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("reason", ["cancel", "timeout"])
+def test_a_task_that_returns_once_signalled_was_still_stopped(reason):
+    # It caught the SIGTERM and returned (or raised): cancelled or timed out all the same. The next
+    # task in the child's queue, caught by the SIGKILL that follows, goes back to the queue.
+    from django_simple_queue.worker import Worker
+
+    worker = Worker()
+    first, second = TaskFactory(), TaskFactory()
+    child, theirs, status, stand_in = running_child(first, second, timeout=3)
+    worker.children = [child]
+    child.stop_task(reason, time.monotonic())
+    theirs.send(("done", pool.pack(Outcome(ok=True, output="cleaned up", log="its log"))))
+    report_exit(status, stand_in)
+
+    worker._receive(child)
+    ((recorded, outcome, _),) = worker.recorder.results
+    assert recorded.id == first.id and not outcome.ok
+    assert outcome.log == "its log"
+    if reason == "cancel":
+        assert outcome.cancelled
+    else:
+        assert outcome.timed_out and outcome.error == "Task timed out after 3 seconds"
+    assert [task.id for task in worker.recorder.releases] == [second.id]
+
+
+@pytest.mark.django_db
 def test_a_task_killed_for_its_own_timeout_fails_as_timed_out():
     from django_simple_queue.worker import Worker
 
@@ -126,12 +183,38 @@ def test_a_task_killed_for_its_own_timeout_fails_as_timed_out():
     task = TaskFactory()
     child, _theirs, status, stand_in = running_child(task)
     worker.children = [child]
-    child.stop_task("timeout")
+    child.stop_task("timeout", time.monotonic())
     report_exit(status, stand_in)
 
     worker._receive(child)
     ((recorded, outcome, _),) = worker.recorder.results
     assert recorded.id == task.id and outcome.timed_out and not worker.recorder.releases
+
+
+@needs_proc
+def test_a_stop_sends_sigterm_to_the_whole_group_then_sigkill_after_the_grace():
+    # A child (in a session of its own, as the fork server makes them) whose task ignores SIGTERM
+    # and started a subprocess, which inherited that.
+    child, _theirs, status = make_child()
+    group = subprocess.Popen(
+        ["sh", "-c", 'trap "" TERM USR1; sleep 60 & echo $!; wait'],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert group.stdout is not None
+    grandchild = int(group.stdout.readline())
+    os.write(status, struct.pack("i", group.pid))
+    assert child.start([TaskFactory.build()], [1])
+
+    now = time.monotonic()
+    child.stop_task("timeout", now)
+    child.escalate(now + pool.STOP_GRACE - 0.1)
+    time.sleep(0.3)
+    assert group.poll() is None, "SIGTERM first: ignored here"
+    child.escalate(now + pool.STOP_GRACE)
+    assert group.wait(5) == -signal.SIGKILL
+    wait_for(lambda: not process_running(grandchild), timeout=5)  # stopped with the task
+    group.stdout.close()
 
 
 @pytest.mark.django_db

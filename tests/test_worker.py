@@ -14,7 +14,7 @@ import pytest
 
 from django_simple_queue.models import Task
 from django_simple_queue.utils import create_task
-from tests.conftest import ROOT, manage, wait_for, worker_env
+from tests.conftest import ROOT, manage, process_running, wait_for, worker_env
 from tests.factories import TaskFactory
 from tests.models import Execution
 
@@ -400,18 +400,29 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+def _pid_in(path: Path) -> int:
+    wait_for(lambda: path.exists() and path.read_text().isdigit())
+    return int(path.read_text())
+
+
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="reads process states in /proc"
+)
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree in /proc")
-def test_worker_survives_the_loss_of_its_fork_server(start_worker):
-    """kill -9 of the fork server: its children die with it, their tasks fail, work goes on."""
-    doomed = create_task("tests.tasks.sleep", {"seconds": 60})
+def test_worker_survives_the_loss_of_its_fork_server(start_worker, tmp_path):
+    """kill -9 of the fork server: its children die with it (and what their tasks started), their
+    tasks fail, work goes on."""
+    doomed = create_task("tests.tasks.start_sleep", {"pid_file": str(tmp_path / "pid")})
     worker = start_worker("-v", "2")
-    wait_for(lambda: Task.objects.get(id=doomed).status == Task.PROGRESS)
+    sleep_pid = _pid_in(tmp_path / "pid")
     (server,) = _children(worker.pid)
-    wait_for(lambda: _children(server))  # the child running the task
     os.kill(server, signal.SIGKILL)
 
     wait_for(lambda: Task.objects.get(id=doomed).status == Task.FAILED)
     assert "was killed with the worker's fork server" in Task.objects.get(id=doomed).error
+    wait_for(lambda: not process_running(sleep_pid))
     after = create_task("tests.tasks.add", {"a": 1, "b": 2})
     wait_for(lambda: Task.objects.get(id=after).status == Task.COMPLETED)
     assert worker.poll() is None, "the worker went on"
@@ -444,3 +455,117 @@ def test_a_worker_whose_console_reader_is_gone_works_on_and_exits_0(transactiona
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, errors.read_text()
     assert "Traceback" not in errors.read_text()
+
+
+@needs_proc
+def test_cancel_stops_what_the_task_started(start_worker, tmp_path):
+    from django_simple_queue import lifecycle
+
+    task_id = create_task("tests.tasks.start_sleep", {"pid_file": str(tmp_path / "pid")})
+    proc = start_worker()
+    sleep_pid = _pid_in(tmp_path / "pid")
+    lifecycle.cancel(Task.objects.filter(id=task_id))
+    wait_for(lambda: Task.objects.filter(id=task_id, status=Task.CANCELLED).exists(), timeout=30)
+    wait_for(lambda: not process_running(sleep_pid), timeout=15)
+    assert proc.poll() is None, "the worker keeps going"
+
+
+@needs_proc
+def test_timeout_stops_what_the_task_started(run_worker, tmp_path):
+    task_id = create_task("tests.tasks.start_sleep", {"pid_file": str(tmp_path / "pid")}, timeout=1)
+    run_worker()
+    task = Task.objects.get(id=task_id)
+    assert task.status == Task.FAILED
+    assert "timed out after 1 seconds" in task.error
+    wait_for(lambda: not process_running(int((tmp_path / "pid").read_text())), timeout=15)
+
+
+@needs_proc
+def test_shutdown_after_the_grace_stops_what_the_task_started(start_worker, tmp_path):
+    task_id = create_task("tests.tasks.start_sleep", {"pid_file": str(tmp_path / "pid")})
+    proc = start_worker(env={"DSQ_SHUTDOWN_GRACE": "1"})
+    sleep_pid = _pid_in(tmp_path / "pid")
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert Task.objects.get(id=task_id).status == Task.QUEUED
+    wait_for(lambda: not process_running(sleep_pid), timeout=15)
+
+
+@needs_proc
+def test_killing_the_supervisor_stops_what_its_tasks_started(start_worker, tmp_path):
+    create_task("tests.tasks.start_sleep", {"pid_file": str(tmp_path / "pid")})
+    proc = start_worker()
+    sleep_pid = _pid_in(tmp_path / "pid")
+    os.kill(proc.pid, signal.SIGKILL)  # the supervisor alone, not its group
+    wait_for(lambda: not process_running(sleep_pid), timeout=15)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree in /proc")
+def test_sigterm_to_every_process_of_the_worker_still_lets_running_tasks_finish(start_worker):
+    # As systemd's default KillMode=control-group does: the supervisor, its fork server and each
+    # child get SIGTERM. Children are in groups of their own, and still leave it to the supervisor.
+    task_id = create_task("tests.tasks.sleep", {"seconds": 2})
+    proc = start_worker()
+    wait_for(lambda: Task.objects.filter(id=task_id, status=Task.PROGRESS).exists())
+    (server,) = _children(proc.pid)
+    (child,) = wait_for(lambda: _children(server))
+    for pid in (proc.pid, server, child):
+        os.kill(pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    task = Task.objects.get(id=task_id)
+    assert (task.status, task.output) == (Task.COMPLETED, "slept"), task.error
+
+
+def test_a_task_can_stop_its_own_subprocess_with_sigterm(run_worker):
+    # Children once ignored SIGTERM, and the subprocesses of their tasks inherited that.
+    task_id = create_task("tests.tasks.terminate_own_subprocess", {})
+    run_worker()
+    task = Task.objects.get(id=task_id)
+    assert (task.status, task.output) == (Task.COMPLETED, str(-signal.SIGTERM)), task.error
+
+
+def test_a_timed_out_task_that_catches_sigterm_cleans_up_and_is_still_timed_out(
+    run_worker, tmp_path
+):
+    path = tmp_path / "state"
+    task_id = create_task("tests.tasks.on_sigterm", {"path": str(path)}, timeout=2)
+    run_worker()
+    assert path.read_text() == "cleaned up"
+    task = Task.objects.get(id=task_id)
+    assert task.status == Task.FAILED
+    assert "timed out after 2 seconds" in task.error
+
+
+def test_a_timed_out_task_that_ignores_sigterm_is_killed_after_the_grace(run_worker, tmp_path):
+    from django_simple_queue.pool import STOP_GRACE
+
+    task_id = create_task(
+        "tests.tasks.on_sigterm", {"path": str(tmp_path / "pid"), "action": "ignore"}, timeout=1
+    )
+    after = create_task("tests.tasks.add", {"a": 1}, priority=-1)
+    run_worker()
+    task = Task.objects.get(id=task_id)
+    assert task.status == Task.FAILED
+    assert "timed out after 1 seconds" in task.error
+    took = (task.finished_at - task.started_at).total_seconds()
+    assert 1 + STOP_GRACE - 0.5 <= took < 1 + STOP_GRACE + 15, (
+        "SIGTERM, then SIGKILL after the grace"
+    )
+    assert Task.objects.get(id=after).status == Task.COMPLETED
+
+
+def test_the_signal_handler_only_sets_flags_and_the_loop_says_the_line():
+    from django_simple_queue.worker import Worker
+
+    lines: list[str] = []
+    worker = Worker(say=lines.append)
+    worker._on_signal(signal.SIGTERM, None)
+    assert lines == [], "no write to the console from a signal handler"
+    assert worker.stopping_since is not None
+    worker._announce_stop()
+    worker._announce_stop()
+    assert lines == [f"SIGTERM: no new tasks; waiting up to {worker.grace:g}s for running ones"]
+    worker._on_signal(signal.SIGINT, None)
+    assert worker.stop_now and len(lines) == 1

@@ -27,7 +27,8 @@ def test_sigterm_finishes_running_tasks_within_grace_and_claims_nothing_more(fle
     waiting = [create_task("tests.tasks.mark", {"key": f"wait{i}"}) for i in range(6)]
     worker = fleet.start(concurrency=2, env={"DSQ_SHUTDOWN_GRACE": str(GRACE)})
     wait_for(lambda: Execution.objects.count() == 2, timeout=30)
-    # To the whole process group, as a service manager or Ctrl-C does: children ignore it.
+    # To the whole process group, as a service manager or Ctrl-C does: children are in groups of
+    # their own, and the supervisor decides.
     signalled_at = time.monotonic()
     worker.signal_group(signal.SIGTERM)
     assert worker.wait(GRACE + 10) == 0

@@ -1,13 +1,49 @@
 from __future__ import annotations
 
+import argparse
+import math
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from django_simple_queue.checks import worker_warnings
 from django_simple_queue.worker import Worker
+
+T = TypeVar("T", int, float)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above 0."""
+    value = _number(text, int)
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    value = _number(text, int)
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, not {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    value = _number(text, float)
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return value
+
+
+def _number(text: str, kind: Callable[[str], T]) -> T | None:
+    try:
+        return kind(text)
+    except ValueError:
+        return None
 
 
 class Command(BaseCommand):
@@ -22,16 +58,26 @@ class Command(BaseCommand):
             help="Only run tasks of this queue (repeatable; default: all queues).",
         )
         parser.add_argument(
-            "--concurrency", type=int, default=1, help="Tasks run at once (default 1)."
+            "--concurrency",
+            type=positive_int,
+            default=1,
+            metavar="N",
+            help="Tasks run at once (default 1).",
         )
         parser.add_argument(
             "--max-tasks-per-child",
-            type=int,
+            type=non_negative_int,
             default=100,
-            help="Replace a child process after this many tasks; 1 = a fresh process per task.",
+            metavar="N",
+            help="Replace a child process after this many tasks (default 100); 1 = a fresh "
+            "process per task, 0 = never replace a child.",
         )
         parser.add_argument(
-            "--max-tasks", type=int, default=None, help="Exit after finishing this many tasks."
+            "--max-tasks",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="Exit after finishing this many tasks.",
         )
         parser.add_argument("--burst", action="store_true", help="Exit when the queue is empty.")
         parser.add_argument(
@@ -42,8 +88,9 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--poll-interval",
-            type=float,
+            type=positive_float,
             default=None,
+            metavar="S",
             help="Seconds between polls when idle (default DJANGO_SIMPLE_QUEUE_POLL_INTERVAL).",
         )
 
