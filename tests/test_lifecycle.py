@@ -34,6 +34,14 @@ def test_claim_skips_deferred_and_other_queues():
     assert [t.queue for t in lifecycle.claim("w")] == ["other"]
 
 
+def test_claim_tells_queues_apart_by_case_and_trailing_spaces():
+    # MySQL's usual collations would take "Emails" and "emails " for "emails".
+    TaskFactory(queue="Emails")
+    TaskFactory(queue="emails ")
+    assert lifecycle.claim("w", queues=["emails"]) == []
+    assert [t.queue for t in lifecycle.claim("w", queues=["Emails"])] == ["Emails"]
+
+
 def test_finish_is_fenced_by_the_claim_token():
     TaskFactory(max_attempts=2)
     (task,) = lifecycle.claim("w")
