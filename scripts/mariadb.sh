@@ -7,6 +7,7 @@
 # Durability is traded for speed (no doublewrite, no flush at commit): the data is thrown away.
 set -euo pipefail
 cmd=$1 dir=$2 port=${3:-33069}
+mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)  # /usr/sbin is not on every PATH
 
 as_mysql() {
     if [ "$(id -u)" = 0 ]; then
@@ -28,7 +29,7 @@ start)
             { cat "$dir/install.log" >&2; exit 1; }
     fi
     # --no-defaults: nothing from /etc/mysql (a system server's port, socket or data directory).
-    as_mysql mariadbd --no-defaults --datadir="$dir/data" --socket="$dir/mysqld.sock" \
+    as_mysql "$mariadbd" --no-defaults --datadir="$dir/data" --socket="$dir/mysqld.sock" \
         --pid-file="$dir/mysqld.pid" --log-error="$dir/server.log" \
         --port="$port" --bind-address=127.0.0.1 --skip-name-resolve \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
