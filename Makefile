@@ -2,7 +2,7 @@
 
 help:
 	@echo "make demo   - run the demo site and a worker on http://127.0.0.1:8000 (Ctrl-C stops both)"
-	@echo "make test   - lint + the whole suite on SQLite and PostgreSQL, Django 5.2 and 6.x"
+	@echo "make test   - lint + the whole suite on SQLite and PostgreSQL (Django 5.2 and 6.x) and MariaDB (5.2)"
 	@echo "make soak   - the chaos suite at soak size (slow)"
 
 demo:

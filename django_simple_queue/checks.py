@@ -16,6 +16,7 @@
 | W005 | SQLite without ``transaction_mode: IMMEDIATE`` |
 | W006 | a worker on SQLite with ``--concurrency`` above 1, or beside another worker (said by ``task_worker``) |
 | W007 | a ``DJANGO_SIMPLE_QUEUE_`` setting that does not exist (a typo?) |
+| W008 | MariaDB before 10.6 or MySQL before 8.0.1, without ``SKIP LOCKED`` (said by ``migrate`` and ``check --database``) |
 """
 
 from __future__ import annotations
@@ -284,6 +285,29 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
             )
         )
     return errors
+
+
+@register(Tags.database)
+def check_databases(
+    app_configs: Iterable[Any] | None = None, databases: Iterable[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """What needs a connection to tell: MariaDB and MySQL versions without SKIP LOCKED (W008)."""
+    warnings: list[CheckMessage] = []
+    for alias in databases or ():
+        connection = connections[alias]
+        if (
+            connection.vendor == "mysql"
+            and not connection.features.has_select_for_update_skip_locked
+        ):
+            warnings.append(
+                Warning(
+                    f"Database '{alias}' ({connection.display_name}) has no SELECT … FOR UPDATE "
+                    "SKIP LOCKED: workers would go for the same tasks and leave one another idle.",
+                    hint="Use MariaDB 10.6 or newer, or MySQL 8.",
+                    id="django_simple_queue.W008",
+                )
+            )
+    return warnings
 
 
 def worker_warnings(concurrency: int, using: str | None = None) -> list[CheckMessage]:

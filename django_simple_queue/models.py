@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.lookups import Exact, In
 from django.utils.translation import gettext_lazy as _
 
 from django_simple_queue import callables, conf, db
@@ -234,3 +235,41 @@ class Task(models.Model):
                     errors.setdefault(field, []).extend(messages)
         if errors:
             raise ValidationError(errors)
+
+
+class _BytewiseMixin:
+    """On MySQL and MariaDB, compare the column byte for byte.
+
+    Their usual collations (``utf8mb4_unicode_ci``, ``utf8mb4_general_ci``) take "Emails" and
+    "emails " for "emails": a worker would claim another queue's tasks, or put back the claims of
+    another worker whose name differs only in case.
+    """
+
+    def process_lhs(self, compiler: Any, connection: Any, lhs: Any = None) -> tuple[str, Any]:
+        sql, params = super().process_lhs(compiler, connection, lhs)  # type: ignore[misc]
+        if connection.vendor == "mysql":
+            sql = f"CAST({sql} AS BINARY)"
+        return sql, params
+
+
+class _BytewiseExact(_BytewiseMixin, Exact):
+    pass
+
+
+class _BytewiseIn(_BytewiseMixin, In):
+    pass
+
+
+def _match_names_exactly() -> None:
+    """Task paths, queues and worker names match exactly on every database.
+
+    Registered on the fields rather than declared by a field class, so that migrations do not change.
+    """
+    for name in ("task", "queue", "worker_id"):
+        field = Task._meta.get_field(name)
+        assert isinstance(field, models.CharField)
+        field.register_lookup(_BytewiseExact, "exact")
+        field.register_lookup(_BytewiseIn, "in")
+
+
+_match_names_exactly()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: lint, the whole suite on SQLite and PostgreSQL, on Django 5.2 (Python 3.11+) and on
-# Django 6.x (Python 3.12+, where such an interpreter exists), then the built wheel in a fresh venv.
-# Starts a throwaway PostgreSQL server (as the postgres user when run as root) and stops it again.
+# Django 6.x (Python 3.12+, where such an interpreter exists), on MariaDB with Django 5.2, then the
+# built wheel in a fresh venv. Starts throwaway PostgreSQL and MariaDB servers (as the postgres and
+# mysql users when run as root) and stops them again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,12 +21,29 @@ find_python() {  # find_python MIN_MINOR: a python3 of at least 3.MIN_MINOR, or 
     done
 }
 
+# MariaDB: the server, and what mysqlclient builds with (Debian's packages; it has no Linux wheels).
+have_mariadb() {
+    command -v mariadb-install-db >/dev/null 2>&1 && command -v cc >/dev/null 2>&1 &&
+        pkg-config --exists libmariadb 2>/dev/null
+}
+if ! have_mariadb && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing: MariaDB (mariadb-server libmariadb-dev pkg-config gcc)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        mariadb-server libmariadb-dev pkg-config gcc >/dev/null; } || true
+fi
+EXTRAS=test,lint
+if have_mariadb; then
+    EXTRAS=test,lint,mysql
+else
+    echo "== no MariaDB (apt-get install mariadb-server libmariadb-dev pkg-config gcc): not tested on it"
+fi
+
 make_venv() {  # make_venv NAME PYTHON DJANGO_SPEC EXTRA...
     local venv=$VENVS/$1 python=$2 django=$3
     shift 3
     [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$venv/bin/python" -m pip install -q -e ".[test,lint]" "$django" "$@"
+    "$venv/bin/python" -m pip install -q -e ".[$EXTRAS]" "$django" "$@"
 }
 
 PY311=$(find_python 11)
@@ -53,10 +71,22 @@ echo "== lint"
 
 PGDATA_DIR=$(mktemp -d /tmp/dsq-test-pg.XXXXXX)
 PGPORT_FREE=$("$PY311" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cleanup() { bash scripts/pg.sh stop "$PGDATA_DIR" || true; rm -rf "$PGDATA_DIR"; }
+MYDATA_DIR=$(mktemp -d /tmp/dsq-test-mariadb.XXXXXX)
+cleanup() {
+    bash scripts/pg.sh stop "$PGDATA_DIR" || true
+    bash scripts/mariadb.sh stop "$MYDATA_DIR" || true
+    rm -rf "$PGDATA_DIR" "$MYDATA_DIR"
+}
 trap cleanup EXIT
 bash scripts/pg.sh start "$PGDATA_DIR" "$PGPORT_FREE"
 export PGHOST=127.0.0.1 PGPORT=$PGPORT_FREE PGUSER=postgres PGDATABASE=dsq DSQ_PGDATA=$PGDATA_DIR
+MARIADB=
+if [ "$EXTRAS" = test,lint,mysql ]; then
+    MYPORT_FREE=$("$PY311" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    bash scripts/mariadb.sh start "$MYDATA_DIR" "$MYPORT_FREE"
+    export MYSQL_HOST=127.0.0.1 MYSQL_PORT=$MYPORT_FREE MYSQL_USER=root MYSQL_DATABASE=dsq
+    MARIADB=mariadb
+fi
 
 status=0
 pytest_in() {  # pytest_in VENV ARGS...: one pytest run; "no tests collected" (a narrowed run) is fine
@@ -71,7 +101,10 @@ PARALLEL=(-n auto --maxprocesses 4 -m "not slow")
 for venv in dj52 dj6; do
     [ -x "$VENVS/$venv/bin/python" ] || continue
     [ "$venv" = dj6 ] && [ -z "$PY312" ] && continue
-    for db in sqlite postgres; do
+    dbs=(sqlite postgres)
+    # MariaDB on one Django: the queue's SQL there is the ORM's, which Django tests on both.
+    [ "$venv" = dj52 ] && [ -n "$MARIADB" ] && dbs+=(mariadb)
+    for db in "${dbs[@]}"; do
         echo "== tests: $venv on $db"
         export DSQ_TEST_DB=$db
         if [ "$venv/$db" = dj52/postgres ]; then

@@ -14,12 +14,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if connection.vendor == "postgresql":
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (run with DSQ_TEST_DB=postgres)")
+    skips = {}
+    if connection.vendor != "postgresql":
+        skips["postgres"] = pytest.mark.skip(
+            reason="needs PostgreSQL (run with DSQ_TEST_DB=postgres)"
+        )
+    if connection.vendor == "sqlite":
+        skips["server_db"] = pytest.mark.skip(
+            reason="needs a database server with row locks (DSQ_TEST_DB=postgres or mariadb)"
+        )
     for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+        for marker, skip in skips.items():
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 def worker_env(**extra: str) -> dict[str, str]:

@@ -177,8 +177,8 @@ def test_postgresql_through_psycopg2_is_an_error(monkeypatch):
 
 
 @pytest.mark.django_db
-@pytest.mark.postgres
-def test_no_worker_warning_on_postgres():
+@pytest.mark.server_db
+def test_no_worker_warning_on_a_database_server():
     assert worker_warnings(8) == []
 
 
@@ -187,6 +187,17 @@ def test_errors_stop_manage_py_check(settings):
     settings.DJANGO_SIMPLE_QUEUE_MAX_ATTEMPTS = "3"
     with pytest.raises(SystemCheckError, match=r"django_simple_queue\.E002"):
         call_command("check")
+
+
+@pytest.mark.django_db
+def test_mariadb_or_mysql_without_skip_locked_warns(monkeypatch):
+    assert checks.check_databases(databases=["default"]) == []
+    monkeypatch.setattr(connection, "vendor", "mysql")
+    monkeypatch.setattr(connection.features, "has_select_for_update_skip_locked", False)
+    (warning,) = checks.check_databases(databases=["default"])
+    assert warning.id == "django_simple_queue.W008"
+    assert "Database 'default'" in warning.msg and "SKIP LOCKED" in warning.msg
+    assert checks.check_databases() == [], "only with --database, as Django's own"
 
 
 def test_every_check_id_in_the_code_is_in_the_table_once():

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from django_simple_queue import lifecycle, signals
@@ -32,6 +38,14 @@ def test_claim_skips_deferred_and_other_queues():
     TaskFactory(queue="other")
     assert lifecycle.claim("w", queues=["default"]) == []
     assert [t.queue for t in lifecycle.claim("w")] == ["other"]
+
+
+def test_claim_tells_queues_apart_by_case_and_trailing_spaces():
+    # MySQL's usual collations would take "Emails" and "emails " for "emails".
+    TaskFactory(queue="Emails")
+    TaskFactory(queue="emails ")
+    assert lifecycle.claim("w", queues=["emails"]) == []
+    assert [t.queue for t in lifecycle.claim("w", queues=["Emails"])] == ["Emails"]
 
 
 def test_finish_is_fenced_by_the_claim_token():
@@ -224,3 +238,75 @@ def test_claim_one_that_loses_the_race_holds_no_one_elses_claim():
     assert lifecycle.finish(second, Outcome(ok=True, output="b")) is None
     assert lifecycle.finish(first, Outcome(ok=True, output="a")) == Task.COMPLETED
     assert Task.objects.get(id=task.id).output == "a"
+
+
+# Row locks between connections: PostgreSQL, MariaDB and MySQL (SQLite locks the whole database).
+
+
+@contextlib.contextmanager
+def row_locked(task_id: uuid.UUID, seconds: float = 10) -> Iterator[None]:
+    """Hold a lock on one row in another connection (released after ``seconds`` at the latest,
+    so that a claim which waits for it fails instead of hanging)."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                list(Task.objects.select_for_update().filter(id=task_id))
+                locked.set()
+                release.wait(seconds)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+@pytest.mark.server_db
+@pytest.mark.django_db(transaction=True)
+def test_claim_skips_a_row_another_transaction_holds_instead_of_waiting():
+    held, second, third = (TaskFactory(priority=p) for p in (3, 2, 1))
+    with row_locked(held.id):
+        started = time.monotonic()
+        claimed = lifecycle.claim("w", limit=3)
+        assert time.monotonic() - started < 5
+    assert [t.id for t in claimed] == [second.id, third.id]
+
+
+@pytest.mark.server_db
+@pytest.mark.django_db(transaction=True)
+def test_rescue_skips_a_stale_claim_another_transaction_holds():
+    beat = timezone.now() - timedelta(hours=1)
+    held, other = (TaskFactory(running=True, heartbeat_at=beat) for _ in range(2))
+    with row_locked(held.id):
+        started = time.monotonic()
+        rescued = lifecycle.rescue_stale()
+        assert time.monotonic() - started < 5
+    assert [t.id for t in rescued] == [other.id]
+
+
+@pytest.mark.server_db
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claims_take_every_task_once():
+    ids = {task.id for task in TaskFactory.create_batch(200)}
+
+    def drain(worker: str) -> list[uuid.UUID]:
+        claimed: list[uuid.UUID] = []
+        try:
+            while batch := lifecycle.claim(worker, limit=5):
+                claimed += [task.id for task in batch]
+        finally:
+            connection.close()
+        return claimed
+
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(drain, [f"w:{i}" for i in range(4)]))
+    claimed = [task_id for run in runs for task_id in run]
+    assert sorted(claimed) == sorted(ids), "every task claimed, none twice"
+    assert Task.objects.running().filter(attempts=1).count() == len(ids)

@@ -85,3 +85,14 @@ def test_queryset_states():
     assert list(Task.objects.running()) == [running]
     assert set(Task.objects.finished()) == {done, failed}
     assert list(Task.objects.failed()) == [failed]
+
+
+def test_task_paths_queues_and_worker_names_match_exactly():
+    # Python names are case-sensitive; MySQL's usual collations are not, and ignore trailing spaces.
+    task = TaskFactory(task="tests.tasks.add", queue="mail", worker_id="box:1")
+    assert not Task.objects.filter(task="tests.tasks.ADD").exists()
+    assert not Task.objects.filter(task__in=["tests.tasks.add "]).exists()
+    assert not Task.objects.filter(queue="Mail").exists()
+    assert not Task.objects.filter(worker_id="BOX:1").exists()
+    assert list(Task.objects.filter(task="tests.tasks.add", queue__in=["mail"])) == [task]
+    assert list(Task.objects.filter(worker_id="box:1").exclude(queue=None)) == [task]

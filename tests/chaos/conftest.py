@@ -1,4 +1,4 @@
-"""Helpers of the chaos suite: real ``task_worker`` processes on PostgreSQL, faults, figures.
+"""Helpers of the chaos suite: real ``task_worker`` processes on PostgreSQL or MariaDB, faults, figures.
 
 Executions are counted through ``tests.models.Execution``, rows the tasks write themselves, never
 through the queue's own bookkeeping. Timings are shortened through the environment knobs of

@@ -56,6 +56,14 @@ def test_release_unknown_returns_only_claims_the_worker_does_not_know():
     assert unknown.claim_token is None
 
 
+def test_release_unknown_leaves_a_worker_whose_name_differs_only_in_case_alone():
+    # Under MySQL's usual collations "Box:1" = "box:1 ": its running task would be put back.
+    TaskFactory(running=True, worker_id="Box:1")
+    TaskFactory(running=True, worker_id="box:1 ")
+    assert lifecycle.release_unknown("box:1", []) == 0
+    assert Task.objects.running().count() == 2
+
+
 def test_rescue_counts_the_attempt_and_says_when_and_where():
     beat = timezone.now() - timedelta(minutes=1)
     task = TaskFactory(

@@ -10,7 +10,7 @@ from django_simple_queue.models import Task
 from django_simple_queue.utils import build_task, create_tasks
 from tests.chaos.conftest import UNMEASURED, executions, report, size
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.server_db, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 WORKERS = 4
 CONCURRENCY = 4

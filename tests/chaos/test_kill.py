@@ -25,7 +25,7 @@ from tests.chaos.conftest import (
 from tests.conftest import wait_for
 from tests.models import Execution
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.server_db, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def keys_of(task_ids: set) -> set[str]:

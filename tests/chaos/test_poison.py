@@ -9,7 +9,7 @@ from django_simple_queue.utils import build_task, create_tasks
 from tests.chaos.conftest import executions, report, size
 from tests.models import Execution
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.server_db, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ATTEMPTS = 3
 

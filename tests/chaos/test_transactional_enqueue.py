@@ -14,7 +14,7 @@ from tests.chaos.conftest import report
 from tests.conftest import wait_for
 from tests.models import Execution
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.server_db, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 class Rollback(Exception):
