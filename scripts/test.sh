@@ -31,6 +31,10 @@ if ! have_mariadb && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; t
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         mariadb-server libmariadb-dev pkg-config gcc >/dev/null; } || true
 fi
+# faketime runs workers whose clocks are wrong (tests/test_db.py; they skip without it).
+if ! command -v faketime >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    { apt-get update -qq && apt-get install -y -qq faketime >/dev/null; } || echo "== no faketime: clock tests skip"
+fi
 EXTRAS=test,lint
 if have_mariadb; then
     EXTRAS=test,lint,mysql
