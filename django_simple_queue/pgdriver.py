@@ -78,9 +78,14 @@ def _psycopg2_cursor_class() -> type:
         """Runs the queue's statements, written with psycopg 3's ``%(name)b``, as ``%(name)s``."""
 
         def execute(self, query: str, vars: Any = None) -> None:
-            super().execute(_BINARY_PLACEHOLDER.sub(r"%(\1)s", query), vars)
+            super().execute(plain_placeholders(query), vars)
 
     return Cursor
+
+
+def plain_placeholders(sql: str) -> str:
+    """``sql`` with psycopg 3's binary placeholders ``%(name)b`` written as ``%(name)s``."""
+    return _BINARY_PLACEHOLDER.sub(r"%(\1)s", sql)
 
 
 def _copy_text(value: Any) -> str:

@@ -27,6 +27,13 @@ def test_the_run_uses_the_driver_it_is_meant_to():
     assert isinstance(pgdriver.driver(), kind)
 
 
+def test_psycopg2_runs_binary_placeholders_as_plain_ones():
+    sql = "SET a = %(a)b, b = %(b_c)b WHERE c = ANY(%(c)b::uuid[]) AND d LIKE '%%(e)b' AND f = %s"
+    assert pgdriver.plain_placeholders(sql) == (
+        "SET a = %(a)s, b = %(b_c)s WHERE c = ANY(%(c)s::uuid[]) AND d LIKE '%%(e)b' AND f = %s"
+    )
+
+
 def test_copy_text_escapes_what_copy_reads_as_separators():
     assert pgdriver._copy_text(None) == "\\N"
     assert [pgdriver._copy_text(v) for v in (True, False, 3, 0.5)] == ["t", "f", "3", "0.5"]
