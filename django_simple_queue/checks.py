@@ -8,7 +8,6 @@
 | E004 | ``STALE_AFTER`` is not larger than three heartbeats |
 | E005 | ``STATUS_VIEW`` is not a known rule or an importable callable |
 | E006 | ``REDACT_KEYS`` is not a collection of argument names |
-| E007 | a PostgreSQL database used through psycopg2: the queue needs psycopg 3 |
 | E008 | ``DATABASE`` is not an alias of ``DATABASES`` |
 | W001 | ``ALLOWED_TASKS`` is not set |
 | W002 | an ``ALLOWED_TASKS`` entry does not import to a callable |
@@ -245,24 +244,6 @@ def _check_sqlite() -> list[CheckMessage]:
     return errors
 
 
-def _check_postgresql_driver() -> list[CheckMessage]:
-    """The queue's statements on PostgreSQL (claims, COPY, LISTEN) are psycopg 3's."""
-    if not any(connections[alias].vendor == "postgresql" for alias in settings.DATABASES):
-        return []
-    from django.db.backends.postgresql import psycopg_any
-
-    if psycopg_any.is_psycopg3:
-        return []
-    return [
-        Error(
-            "Django uses psycopg2 for PostgreSQL; django-simple-queue needs psycopg 3.",
-            hint="pip install 'django-simple-queue[postgres]' (psycopg 3); Django prefers it "
-            "to psycopg2 once it is installed.",
-            id="django_simple_queue.E007",
-        )
-    ]
-
-
 @register(Tags.compatibility)
 def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Every check of this package's settings."""
@@ -274,7 +255,6 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     errors += _check_database()
     errors += _check_unknown_settings()
     errors += _check_sqlite()
-    errors += _check_postgresql_driver()
     if apps.is_installed("django.contrib.admin") and not apps.is_installed("import_export"):
         errors.append(
             Warning(

@@ -11,7 +11,7 @@ import logging
 
 from django.db import connections
 
-from django_simple_queue import db
+from django_simple_queue import db, pgdriver
 from django_simple_queue.notify import CHANNEL
 
 logger = logging.getLogger("django_simple_queue")
@@ -30,7 +30,8 @@ class Listener:
         wrapper = connections.create_connection(using)
         try:
             wrapper.ensure_connection()
-            wrapper.connection.execute(f"LISTEN {CHANNEL}")
+            with wrapper.connection.cursor() as cursor:  # in autocommit: listening at once
+                cursor.execute(f"LISTEN {CHANNEL}")
         except Exception as exc:
             logger.warning("LISTEN failed (%s); polling instead", exc)
             with contextlib.suppress(Exception):
@@ -41,12 +42,10 @@ class Listener:
     def fileno(self) -> int:
         return int(self.wrapper.connection.fileno())  # type: ignore[attr-defined]
 
-    def drain(self) -> None:
-        """Consume pending notifications; they only wake the worker, their payload is not used."""
-        pgconn = self.wrapper.connection.pgconn  # type: ignore[attr-defined]
-        pgconn.consume_input()
-        while pgconn.notifies() is not None:
-            pass
+    def drain(self) -> int:
+        """Consume pending notifications and say how many there were; they only wake the worker,
+        their payload is not used."""
+        return pgdriver.driver().drain(self.wrapper.connection)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -10,14 +10,14 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from django.db import connections
 from django.db.models import JSONField, signals
 
-from django_simple_queue import db
+from django_simple_queue import db, pgdriver
 from django_simple_queue.models import Task
 from django_simple_queue.notify import CHANNEL
 
@@ -50,17 +50,10 @@ def row(obj: Task, now: datetime) -> list[Any]:
 
 
 def binding_cursor(using: str) -> Any:
-    """A psycopg cursor with server-side parameters, on the ORM's connection ``using``.
-
-    The values travel apart from the SQL, so nothing is quoted in Python (Django's client-side
-    binding quotes each value, each element of an array too). Nothing is prepared: Django sets
-    psycopg's ``prepare_threshold`` to None unless the database's OPTIONS set it.
-    """
-    import psycopg
-
+    """A cursor for the queue's own statements on the ORM's connection ``using`` (``pgdriver``)."""
     wrapper = connections[using]
     wrapper.ensure_connection()
-    return psycopg.Cursor(wrapper.connection)
+    return pgdriver.driver().cursor(wrapper.connection)
 
 
 def _saved(objs: Sequence[Task], using: str) -> None:
@@ -106,19 +99,22 @@ def copy_many(items: Sequence[Task | dict[str, Any]], using: str) -> list[uuid.U
     now = db.now(using)
     template = _template(now)
     ids: list[uuid.UUID] = []
-    with (
-        binding_cursor(using) as cursor,
-        cursor.copy(f'COPY "{Task._meta.db_table}" ({COLUMNS}) FROM STDIN') as copy,
-    ):
+
+    def values() -> Iterator[list[Any]]:
         for item in items:
             if isinstance(item, Task):
                 values = row(item, now)
                 _saved([item], using)
                 ids.append(item.id)
+                yield values
             else:
                 task_id = uuid.uuid4()
                 fields = {**template, **item, "id": task_id}
-                values = [fields[name] for name in _NAMES]
                 ids.append(task_id)
-            copy.write_row(values)
+                yield [fields[name] for name in _NAMES]
+
+    with binding_cursor(using) as cursor:
+        pgdriver.driver().copy(
+            cursor, f'COPY "{Task._meta.db_table}" ({COLUMNS}) FROM STDIN', values()
+        )
     return ids

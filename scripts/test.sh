@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: lint, the whole suite on SQLite and PostgreSQL, on Django 5.2 (Python 3.11+) and on
-# Django 6.x (Python 3.12+, where such an interpreter exists), on MariaDB with Django 5.2, then the
-# built wheel in a fresh venv. Starts throwaway PostgreSQL and MariaDB servers (as the postgres and
-# mysql users when run as root) and stops them again.
+# Django 6.x (Python 3.12+, where such an interpreter exists), on MariaDB with Django 5.2, the
+# PostgreSQL suite once more through psycopg2 instead of psycopg 3, then the built wheel in a fresh
+# venv. Starts throwaway PostgreSQL and MariaDB servers (as the postgres and mysql users when run as
+# root) and stops them again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -62,6 +63,9 @@ if [ -n "$PY312" ]; then
 else
     echo "== no Python 3.12+ here: Django 6.x is not tested"
 fi
+echo "== installing: Django 5.2 with psycopg2 (psycopg 3 removed, so Django uses psycopg2)"
+make_venv dj52-psycopg2 "$PY311" "Django>=5.2,<5.3" "django-tasks>=0.7" psycopg2-binary
+"$VENVS/dj52-psycopg2/bin/python" -m pip uninstall -q -y psycopg psycopg-binary
 
 # The browser tests drive Debian's Chromium: install it when we can (best effort; they skip without it).
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -91,6 +95,8 @@ if [ "$EXTRAS" = test,lint,mysql ]; then
     export MYSQL_HOST=127.0.0.1 MYSQL_PORT=$MYPORT_FREE MYSQL_USER=root MYSQL_DATABASE=dsq
     MARIADB=mariadb
 fi
+# tests/test_pgdriver.py checks that each PostgreSQL run uses the driver it is meant to.
+export DSQ_EXPECT_DRIVER=psycopg
 
 status=0
 pytest_in() {  # pytest_in VENV ARGS...: one pytest run; "no tests collected" (a narrowed run) is fine
@@ -113,10 +119,13 @@ for venv in dj52 dj6; do
         export DSQ_TEST_DB=$db
         if [ "$venv/$db" = dj52/postgres ]; then
             # One run measures branch coverage, worker processes and their children included,
-            # and runs the chaos suite; it tests processes and PostgreSQL, not Django.
+            # and runs the chaos suite; it tests processes and PostgreSQL, not Django. The suite
+            # runs once more through psycopg2 (measured too: pgdriver has a branch per driver).
             rm -f artifacts/.coverage*
             pytest_in "$venv" -m coverage run -m pytest -q "${PARALLEL[@]}" "$@"
             pytest_in "$venv" -m coverage run -m pytest -q -m slow "$@"
+            echo "== tests: dj52-psycopg2 on postgres"
+            DSQ_EXPECT_DRIVER=psycopg2 pytest_in dj52-psycopg2 -m coverage run -m pytest -q "${PARALLEL[@]}" "$@"
             "$VENVS/$venv/bin/python" -m coverage combine -q
             "$VENVS/$venv/bin/python" -m coverage report >artifacts/coverage.txt || status=1
             echo "branch coverage: $("$VENVS/$venv/bin/python" -m coverage report --format=total)% (floor in pyproject.toml; per file in artifacts/coverage.txt)"

@@ -167,16 +167,6 @@ def test_worker_warnings_on_sqlite_beside_another_live_worker(settings):
 
 
 @pytest.mark.django_db
-@pytest.mark.postgres
-def test_postgresql_through_psycopg2_is_an_error(monkeypatch):
-    from django.db.backends.postgresql import psycopg_any
-
-    assert "django_simple_queue.E007" not in {m.id for m in check_settings()}
-    monkeypatch.setattr(psycopg_any, "is_psycopg3", False)  # as Django sets it with psycopg2
-    assert "django_simple_queue.E007" in {m.id for m in check_settings()}
-
-
-@pytest.mark.django_db
 @pytest.mark.server_db
 def test_no_worker_warning_on_a_database_server():
     assert worker_warnings(8) == []

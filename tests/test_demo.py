@@ -337,10 +337,29 @@ def test_lean_worker_runs_every_demo_task_as_designed(demo_db: Path) -> None:
     assert out.count("call_flaky_api (attempt") == 3, out  # claimed three times
 
 
+def pg_query(sql: str, dbname: str, **admin: str) -> list[dict[str, Any]]:
+    """Run one statement outside Django (autocommit), with whichever driver Django would use."""
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    if is_psycopg3:
+        import psycopg as driver
+    else:
+        import psycopg2 as driver  # type: ignore[no-redef]
+    conn = driver.connect(dbname=dbname, **admin)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            if cur.description is None:
+                return []
+            columns = [col.name for col in cur.description]
+            return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
 @pytest.mark.postgres
 def test_demo_on_postgresql_through_database_url() -> None:
-    import psycopg
-
     admin = {
         "host": os.environ.get("PGHOST", "127.0.0.1"),
         "port": os.environ.get("PGPORT", "5432"),
@@ -351,26 +370,20 @@ def test_demo_on_postgresql_through_database_url() -> None:
     url = "postgres://{user}:{password}@{host}:{port}/{name}".format(
         name=name, **{k: urllib.parse.quote(v, safe="") for k, v in admin.items()}
     )
-    with psycopg.connect(dbname="postgres", autocommit=True, **admin) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    pg_query(f'CREATE DATABASE "{name}"', "postgres", **admin)
     try:
         env = demo_env(None, DATABASE_URL=url, DEMO_DB_PATH="/nonexistent/never-used.sqlite3")
         manage("migrate", "--noinput", env=env)
         manage("demo_setup", env=env)
 
         def fetch() -> list[dict[str, Any]]:
-            with psycopg.connect(dbname=name, **admin) as conn, conn.cursor() as cur:
-                cur.execute(f"SELECT {TASK_COLUMNS} FROM django_simple_queue_task")
-                columns = [col.name for col in cur.description or []]
-                return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+            return pg_query(f"SELECT {TASK_COLUMNS} FROM django_simple_queue_task", name, **admin)
 
         rows, _ = run_worker_until_done(fetch, env, count=len(DEMOS))
-        with psycopg.connect(dbname=name, **admin) as conn:
-            calls = conn.execute("SELECT count(*) FROM sample_site_apicall").fetchone()
-        check_demo_outcomes(rows, calls[0] if calls else 0)
+        (calls,) = pg_query("SELECT count(*) AS n FROM sample_site_apicall", name, **admin)
+        check_demo_outcomes(rows, calls["n"])
     finally:
-        with psycopg.connect(dbname="postgres", autocommit=True, **admin) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_query(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', "postgres", **admin)
 
 
 # --- scripts/demo.sh: the web server and the worker together --------------------------------

@@ -19,9 +19,7 @@ def _notified(listener: listen.Listener, timeout: float) -> bool:
     ready, _, _ = select.select([listener.fileno()], [], [], timeout)
     if not ready:
         return False
-    pgconn = listener.wrapper.connection.pgconn  # type: ignore[attr-defined]
-    pgconn.consume_input()
-    return pgconn.notifies() is not None
+    return listener.drain() > 0
 
 
 @pytest.mark.postgres
