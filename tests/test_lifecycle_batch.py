@@ -245,7 +245,11 @@ def _claim_rate(claims: int = 60) -> float:
 @pytest.mark.django_db(transaction=True)
 def test_the_claim_keeps_its_plan_when_statistics_say_the_table_is_empty():
     """The soak's collapse: an ANALYZE while a bulk enqueue was uncommitted recorded the table as
-    empty after a prune, and the claim was planned as a walk of the whole table."""
+    empty after a prune, and the claim was planned as a walk of the whole table (with the claim
+    written as ``id IN (SELECT …)``: 253 against 833 tasks/s here; now about the same).
+
+    With stale statistics the claim still reads every ready row (a bitmap scan and a sort, not the
+    ready index in order): 4,000 of them keep that cost well apart from the walk's."""
     table = Task._meta.db_table
     # What a prune leaves: a table whose pages held many rows.
     create_tasks([{"task": "tests.tasks.add", "args": {"a": n}} for n in range(60_000)])
@@ -256,7 +260,7 @@ def test_the_claim_keeps_its_plan_when_statistics_say_the_table_is_empty():
         from django.db import connections, transaction
 
         with transaction.atomic():
-            create_tasks([{"task": "tests.tasks.add", "args": {"a": n}} for n in range(20_000)])
+            create_tasks([{"task": "tests.tasks.add", "args": {"a": n}} for n in range(4_000)])
             enqueued.set()
             analyzed.wait(60)
         connections.close_all()
