@@ -12,8 +12,8 @@ from django.utils import timezone
 from django_simple_queue import lifecycle, signals
 from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
-from django_simple_queue.recorder import Recorder
 from django_simple_queue.utils import create_task, create_tasks
+from django_simple_queue.worker.recorder import Recorder
 from tests import backend_tasks
 from tests.factories import TaskFactory
 from tests.models import Execution

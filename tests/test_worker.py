@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import signal
 import subprocess
@@ -254,8 +252,8 @@ def test_second_sigterm_requeues_running_task_at_once(start_worker):
     time.sleep(0.3)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=10)
-    assert time.monotonic() - started < 3
+    proc.communicate(timeout=20)
+    assert time.monotonic() - started < 15, "not after the 30s grace"
     assert proc.returncode == 0
     task = Task.objects.get(id=task_id)
     assert task.status == Task.QUEUED
@@ -277,24 +275,30 @@ def test_concurrency_and_fresh_process_per_task(run_worker):
     assert Execution.objects.count() == 6
 
 
-def test_long_tasks_behind_short_ones_are_not_queued_behind_each_other(run_worker):
+def test_long_tasks_behind_short_ones_start_as_soon_as_they_are_claimed(run_worker):
     # While tasks are short, a worker claims ahead and gives each child a queue of them. A long
-    # task among them must not be held in such a queue: it waits for a child with nothing to run.
-    # Two children; one start and one end per long task, as Execution rows.
+    # task among them must not be held in such a queue: it waits for a child with nothing to run
+    # (the rules: tests/test_prefetch.py). Two children; each long task writes an Execution row
+    # as it starts.
+    seconds = 2.0
     short = [create_task("tests.tasks.add", {"a": n}) for n in range(40)]
-    long = [create_task("tests.tasks.mark", {"key": f"long{n}", "seconds": 1.0}) for n in range(4)]
+    long = [
+        create_task("tests.tasks.mark", {"key": f"long{n}", "seconds": seconds}) for n in range(4)
+    ]
     short += [create_task("tests.tasks.add", {"a": n}) for n in range(40)]
     run_worker("--concurrency", "2")
     assert Task.objects.filter(id__in=short + long, status=Task.COMPLETED).count() == 84
-    by_child: dict[int, int] = {}
-    for pid in Execution.objects.values_list("pid", flat=True):
-        by_child[pid] = by_child.get(pid, 0) + 1
-    assert sorted(by_child.values()) == [2, 2], "each child ran two of the long tasks"
+    for n, task_id in enumerate(long):
+        claimed = Task.objects.get(id=task_id).started_at
+        ran = Execution.objects.get(key=f"long{n}").at
+        waited = (ran - claimed).total_seconds()
+        assert waited < 0.75 * seconds, f"long{n} waited {waited:.2f}s behind another long task"
 
 
 def test_no_short_task_waits_behind_a_long_one(run_worker):
+    # The long task outlasts the short ones by far, even on a busy machine.
     before = [create_task("tests.tasks.add", {"a": n}) for n in range(120)]
-    long = create_task("tests.tasks.sleep", {"seconds": 1.5})
+    long = create_task("tests.tasks.sleep", {"seconds": 4})
     after = [create_task("tests.tasks.add", {"a": n}) for n in range(120)]
     run_worker("--concurrency", "3")
     long_end = Task.objects.get(id=long).finished_at
@@ -326,46 +330,6 @@ def test_a_named_worker_records_its_name_on_its_tasks(run_worker):
 def test_verbosity_zero_is_silent(run_worker):
     create_task("tests.tasks.add", {"a": 1})
     assert run_worker("-v", "0").strip() == ""
-
-
-def test_execute_task_runs_in_this_process_with_log_fd(tmp_path):
-    from django_simple_queue.worker import execute_task
-
-    task_id = create_task("tests.tasks.noisy", {})
-    path = tmp_path / "log.txt"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
-    level = logging.getLogger().level
-    execute_task(task_id, log_fd=fd)
-    task = Task.objects.get(id=task_id)
-    assert task.status == Task.COMPLETED
-    assert task.output == "done"
-    assert "to stdout" in path.read_text()
-    assert "an info record" in path.read_text()
-    assert logging.getLogger().level == level, "the root logger's level is restored"
-    assert json.loads(task.args) == {}
-
-
-def test_execute_task_caps_streamed_output_like_the_worker(settings):
-    from django_simple_queue.worker import execute_task
-
-    settings.DJANGO_SIMPLE_QUEUE_MAX_OUTPUT_SIZE = 20
-    task_id = create_task("tests.tasks.count_up", {"n": 100})
-    execute_task(task_id)
-    task = Task.objects.get(id=task_id)
-    assert task.status == Task.COMPLETED
-    assert task.output == "0;1;2;3;4;5;6;7;8;9;\n… [truncated: more than 20 bytes]"
-
-
-def test_execute_task_keeps_the_heartbeat_of_its_claim(settings):
-    # Else a worker would take the claim for lost after STALE_AFTER and run the task again.
-    from django_simple_queue.worker import execute_task
-
-    settings.DJANGO_SIMPLE_QUEUE_HEARTBEAT_INTERVAL = 0.1
-    task_id = create_task("tests.tasks.heartbeat_after", {"seconds": 0.6})
-    execute_task(task_id)
-    task = Task.objects.get(id=task_id)
-    assert task.status == Task.COMPLETED, task.error
-    assert float(task.output) >= 0.3
 
 
 def test_signals_fire_as_the_originals_do(run_worker, tmp_path):
@@ -539,7 +503,7 @@ def test_a_timed_out_task_that_catches_sigterm_cleans_up_and_is_still_timed_out(
 
 
 def test_a_timed_out_task_that_ignores_sigterm_is_killed_after_the_grace(run_worker, tmp_path):
-    from django_simple_queue.pool import STOP_GRACE
+    from django_simple_queue.worker.children import STOP_GRACE
 
     task_id = create_task(
         "tests.tasks.on_sigterm", {"path": str(tmp_path / "pid"), "action": "ignore"}, timeout=1
@@ -554,18 +518,3 @@ def test_a_timed_out_task_that_ignores_sigterm_is_killed_after_the_grace(run_wor
         "SIGTERM, then SIGKILL after the grace"
     )
     assert Task.objects.get(id=after).status == Task.COMPLETED
-
-
-def test_the_signal_handler_only_sets_flags_and_the_loop_says_the_line():
-    from django_simple_queue.worker import Worker
-
-    lines: list[str] = []
-    worker = Worker(say=lines.append)
-    worker._on_signal(signal.SIGTERM, None)
-    assert lines == [], "no write to the console from a signal handler"
-    assert worker.stopping_since is not None
-    worker._announce_stop()
-    worker._announce_stop()
-    assert lines == [f"SIGTERM: no new tasks; waiting up to {worker.grace:g}s for running ones"]
-    worker._on_signal(signal.SIGINT, None)
-    assert worker.stop_now and len(lines) == 1

@@ -1,0 +1,148 @@
+"""A/B drain: the same drain on two checkouts of this project, interleaved, with ratios.
+
+    python bench/ab_drain.py OLD_TREE NEW_TREE [--rounds 3] [--tasks 10000] [--concurrency 2]
+
+Each round fills the queue with ``--tasks`` no-op tasks and times ``task_worker --burst
+--concurrency N`` of OLD_TREE, then of NEW_TREE (alternating which goes first), on one PostgreSQL
+database (PGHOST, PGPORT, PGUSER; database ``DSQ_AB_DB``, default dsq_ab, created if missing).
+Rates are tasks per second between the first claim and the last finish, as bench/run.py measures
+them; the ratio is NEW/OLD of the medians. Needs only Django, psycopg and the two trees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+SETTINGS = """
+import os
+SECRET_KEY = "ab-only"
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+INSTALLED_APPS = ["django.contrib.contenttypes", "django_simple_queue"]
+DATABASES = {"default": {
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": os.environ.get("DSQ_AB_DB", "dsq_ab"),
+    "USER": os.environ.get("PGUSER", "postgres"),
+    "PASSWORD": os.environ.get("PGPASSWORD", ""),
+    "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+    "PORT": os.environ.get("PGPORT", "5432"),
+}}
+DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {"ab_tasks.noop"}
+LOGGING = {"version": 1, "disable_existing_loggers": False}
+"""
+
+TASKS = '''
+def noop() -> None:
+    """Does nothing."""
+'''
+
+FILL = """
+import django
+django.setup()
+from django.db import connection
+from django_simple_queue.utils import create_tasks
+with connection.cursor() as cursor:
+    cursor.execute("TRUNCATE django_simple_queue_task")
+    cursor.execute("VACUUM ANALYZE django_simple_queue_task")
+create_tasks({"task": "ab_tasks.noop", "args": {}} for _ in range(int(__import__("sys").argv[1])))
+"""
+
+SPAN = """
+import django
+django.setup()
+from django.db.models import Max, Min
+from django_simple_queue.models import Task
+done = Task.objects.filter(status=Task.COMPLETED)
+agg = done.aggregate(first=Min("started_at"), last=Max("finished_at"))
+print(done.count(), (agg["last"] - agg["first"]).total_seconds())
+"""
+
+
+def env_for(tree: Path, extra: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "ab_settings"
+    env["PYTHONPATH"] = os.pathsep.join([str(tree), str(extra)])
+    return env
+
+
+def python(tree: Path, extra: Path, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, *args],
+        cwd=tree,
+        env=env_for(tree, extra),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode:
+        raise SystemExit(f"{tree}: {' '.join(args[:2])} failed:\n{proc.stderr}")
+    return proc.stdout
+
+
+def create_database() -> None:
+    import psycopg
+
+    name = os.environ.get("DSQ_AB_DB", "dsq_ab")
+    with psycopg.connect(dbname="postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drain(tree: Path, extra: Path, tasks: int, concurrency: int) -> tuple[float, float]:
+    """(tasks/s between the first claim and the last finish, wall seconds of the worker)."""
+    python(tree, extra, "-c", FILL, str(tasks))
+    started = time.perf_counter()
+    python(tree, extra, "-m", "django", "task_worker", "--burst", "--concurrency", str(concurrency))
+    wall = time.perf_counter() - started
+    finished, span = python(tree, extra, "-c", SPAN).split()
+    if int(finished) != tasks:
+        raise SystemExit(f"{tree}: {finished} of {tasks} tasks finished")
+    return tasks / float(span), wall
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("old", type=Path)
+    parser.add_argument("new", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    opts = parser.parse_args(argv)
+    trees = {"old": opts.old.resolve(), "new": opts.new.resolve()}
+    create_database()
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = Path(tmp)
+        (extra / "ab_settings.py").write_text(SETTINGS)
+        (extra / "ab_tasks.py").write_text(TASKS)
+        python(trees["new"], extra, "-m", "django", "migrate", "-v", "0")
+        rates: dict[str, list[float]] = {"old": [], "new": []}
+        walls: dict[str, list[float]] = {"old": [], "new": []}
+        for round_ in range(opts.rounds):
+            order = ["old", "new"] if round_ % 2 == 0 else ["new", "old"]
+            for which in order:
+                rate, wall = drain(trees[which], extra, opts.tasks, opts.concurrency)
+                rates[which].append(rate)
+                walls[which].append(wall)
+                print(f"round {round_ + 1} {which}: {rate:,.0f} tasks/s, worker {wall:.2f}s")
+    for which in ("old", "new"):
+        print(
+            f"{which}: median {statistics.median(rates[which]):,.0f} tasks/s "
+            f"({', '.join(f'{r:,.0f}' for r in rates[which])}), "
+            f"median worker {statistics.median(walls[which]):.2f}s"
+        )
+    ratio = statistics.median(rates["new"]) / statistics.median(rates["old"])
+    wall_ratio = statistics.median(walls["new"]) / statistics.median(walls["old"])
+    print(f"new/old: rate {ratio:.3f}, worker wall time {wall_ratio:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
