@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from admin_ext import actions, dashboard, hierarchy
 from admin_ext.filters import QueueFilter, TaskPathFilter
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
-from django_simple_queue import lifecycle, notify
+from django_simple_queue import enqueue, lifecycle
 from django_simple_queue.models import Task
 
 HAS_IMPORT_EXPORT = apps.is_installed("import_export")
@@ -231,9 +231,9 @@ class TaskAdmin(BaseAdmin):
 
     def save_model(self, request: HttpRequest, obj: Task, form: Any, change: bool) -> None:
         if not change:
+            # The form's task came from enqueue.build_task: checked, not yet written.
             obj.enqueued_by = request.user.get_username()
-            obj.save(force_insert=True)
-            notify.task_enqueued(obj.queue)
+            enqueue.insert(obj)
             return
         edited = isinstance(form, QueuedTaskForm) and form.built is not None
         if edited and not lifecycle.edit_queued(obj, **form.changes()):

@@ -9,7 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from admin_ext.widgets import JSONEditorWidget
-from django_simple_queue import callables, conf, utils
+from django_simple_queue import callables, conf, enqueue
 from django_simple_queue.exceptions import (
     InvalidTaskArguments,
     InvalidTaskPath,
@@ -95,7 +95,7 @@ def restore_redacted(args: Any, stored: Any) -> Any:
 
 
 class TaskArgsMixin(forms.ModelForm):
-    """Builds the task through ``utils.build_task``: allowed, importable, JSON, size, signature."""
+    """Builds the task through ``enqueue.build_task``: allowed, importable, JSON, size, signature."""
 
     built: Task | None = None
 
@@ -109,7 +109,7 @@ class TaskArgsMixin(forms.ModelForm):
             "timeout": data.get("timeout"),
         }
         try:
-            return utils.build_task(path, kwargs, **options)
+            return enqueue.build_task(path, kwargs, **options)
         except (TaskNotAllowedError, InvalidTaskPath) as exc:
             # The edit form has no task field: the error is then about the whole task.
             self.add_error("task" if "task" in self.fields else None, str(exc))

@@ -21,7 +21,8 @@ from django.db import transaction
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Coalesce, Concat
 
-from django_simple_queue import conf, db, signals
+from django_simple_queue import callables, conf, db, enqueue, signals
+from django_simple_queue.exceptions import TaskError
 from django_simple_queue.models import Task
 from django_simple_queue.rows import binding_cursor
 
@@ -552,28 +553,47 @@ def enqueue_again(queryset: Any) -> int:
     )
 
 
-def requeue_copies(queryset: Any, *, enqueued_by: str = "") -> list[Task]:
+@dataclass
+class Requeued:
+    """What ``requeue_copies`` did: the copies it queued, and the finished tasks it refused, with
+    the reason (a task no longer allowed or importable, arguments that no longer fit)."""
+
+    copies: list[Task]
+    refused: list[tuple[Task, str]]
+
+
+def requeue_copies(queryset: Any, *, enqueued_by: str = "") -> Requeued:
     """A new queued copy of each finished task, linked to its original, which is kept as history.
 
-    Queued and running tasks are left out: a copy of one would run the same work twice (and a
-    second "apply to all" would copy the copies the first one made).
+    Each copy passes ``enqueue``'s checks as any new task does. Queued and running tasks are left
+    out: a copy of one would run the same work twice (and a second "apply to all" would copy the
+    copies the first one made).
     """
-    copies = [
-        Task(
-            task=task.task,
-            args=task.args,
-            queue=task.queue,
-            priority=task.priority,
-            max_attempts=task.max_attempts,
-            timeout=task.timeout,
-            backend=task.backend,
-            positional_args=task.positional_args,
-            enqueued_by=enqueued_by or task.enqueued_by,
-            requeued_from=task,
-        )
-        for task in queryset.filter(status__in=Task.FINISHED)
-    ]
-    return Task.objects.bulk_create(copies)
+    copies: list[Task] = []
+    refused: list[tuple[Task, str]] = []
+    checked: enqueue.Checked = set()
+    for task in queryset.filter(status__in=Task.FINISHED):
+        try:
+            values = enqueue.checked_values(
+                task.task,
+                callables.load_args(task.args),
+                queue=task.queue,
+                priority=task.priority,
+                max_attempts=task.max_attempts,
+                timeout=task.timeout,
+                enqueued_by=enqueued_by or task.enqueued_by,
+                backend=task.backend,
+                positional_args=task.positional_args or [],
+                checked=checked,
+            )
+        except (TaskError, ValueError) as exc:
+            refused.append((task, str(exc)))
+            continue
+        # The arguments as they were written (checked above), not as JSON would write them now.
+        copies.append(Task(**{**values, "args": task.args}, requeued_from=task))
+    if copies:
+        enqueue.create_tasks(copies)
+    return Requeued(copies, refused)
 
 
 def prunable(cutoff: datetime, statuses: Sequence[int]) -> Any:

@@ -70,7 +70,7 @@ def insert_one(item: dict[str, Any], using: str) -> uuid.UUID:
         "SELECT pg_notify(%s, %s)"
     )
     task_id = uuid.uuid4()
-    fields = {**_template(db.now(using)), **item, "id": task_id}
+    fields = {**_template(db.now(using)), **_json_ready(item), "id": task_id}
     with binding_cursor(using) as cursor:
         cursor.execute(sql, [*(fields[name] for name in _NAMES), CHANNEL, fields["queue"]])
     return task_id
@@ -86,6 +86,16 @@ def _defaults() -> dict[str, Any]:
     return values
 
 
+def _json_ready(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` with the values of JSON fields (a Tasks API row's ``positional_args``) as JSON text."""
+    if _JSON.isdisjoint(item):
+        return item
+    return {
+        name: json.dumps(value) if name in _JSON and value is not None else value
+        for name, value in item.items()
+    }
+
+
 def _template(now: datetime) -> dict[str, Any]:
     return {**_defaults(), "created": now, "modified": now}
 
@@ -93,7 +103,7 @@ def _template(now: datetime) -> dict[str, Any]:
 def copy_many(items: Sequence[Task | dict[str, Any]], using: str) -> list[uuid.UUID]:
     """Stream tasks into the table with COPY; the caller NOTIFYs and owns the transaction.
 
-    An item is a Task, or a dict of checked field values (``utils._validated``) that needs no model
+    An item is a Task, or a dict of checked field values (``enqueue.checked_values``) that needs no model
     instance at all.
     """
     now = db.now(using)
@@ -109,7 +119,7 @@ def copy_many(items: Sequence[Task | dict[str, Any]], using: str) -> list[uuid.U
                 yield values
             else:
                 task_id = uuid.uuid4()
-                fields = {**template, **item, "id": task_id}
+                fields = {**template, **_json_ready(item), "id": task_id}
                 ids.append(task_id)
                 yield [fields[name] for name in _NAMES]
 
