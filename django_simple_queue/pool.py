@@ -26,8 +26,9 @@ from typing import Any, BinaryIO
 from django import db
 
 from django_simple_queue import callables, execution, forkserver
-from django_simple_queue.lifecycle import Outcome, truncate
+from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
+from django_simple_queue.output import truncate
 
 # Tasks a reused child may hold at once while tasks are short: one running, the rest waiting in its
 # pipe, so that it never waits for the supervisor between two tasks.

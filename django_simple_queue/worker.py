@@ -27,6 +27,7 @@ from django_simple_queue.execution import ManagedEventLoop
 from django_simple_queue.forkserver import ForkServer
 from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
+from django_simple_queue.output import capped
 from django_simple_queue.pool import Child
 from django_simple_queue.recorder import Recorder
 
@@ -634,7 +635,7 @@ class _DatabaseSink:
         self.written = 0
 
     def output(self, text: str) -> None:
-        kept = lifecycle.capped(text, self.written, conf.get_max_output_size())
+        kept = capped(text, self.written, conf.get_max_output_size())
         self.written += len(text.encode())
         if kept is not None:
             lifecycle.append_output(self.task, kept)
