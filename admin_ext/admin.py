@@ -37,8 +37,7 @@ if HAS_IMPORT_EXPORT:
 else:  # pragma: no cover - exercised by a settings override in the tests
     BaseAdmin = admin.ModelAdmin
 
-EDITABLE_WHILE_QUEUED = ["args", "queue", "priority", "run_after", "max_attempts", "timeout"]
-ADD_FIELDS = ["task", "args", "queue", "priority", "run_after", "max_attempts", "timeout"]
+ADD_FIELDS = ["task", *Task.EDITABLE_FIELDS]
 DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
     (
         None,
@@ -226,7 +225,7 @@ class TaskAdmin(BaseAdmin):
             "attempts_timeline",
         ]
         if self._editable(request, obj):
-            names = [name for name in names if name not in EDITABLE_WHILE_QUEUED]
+            names = [name for name in names if name not in Task.EDITABLE_FIELDS]
         return names
 
     def save_model(self, request: HttpRequest, obj: Task, form: Any, change: bool) -> None:

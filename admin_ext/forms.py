@@ -150,7 +150,7 @@ class EnqueueForm(TaskArgsMixin):
 
     class Meta:
         model = Task
-        fields = ("task", "args", "queue", "priority", "run_after", "max_attempts", "timeout")
+        fields = ("task", *Task.EDITABLE_FIELDS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -195,7 +195,7 @@ class QueuedTaskForm(TaskArgsMixin):
 
     class Meta:
         model = Task
-        fields = ("args", "queue", "priority", "run_after", "max_attempts", "timeout")
+        fields = Task.EDITABLE_FIELDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -221,12 +221,9 @@ class QueuedTaskForm(TaskArgsMixin):
 
     def _post_clean(self) -> None:
         if self.built is not None:
-            for name in ("args", "queue", "priority", "run_after", "max_attempts", "timeout"):
+            for name in Task.EDITABLE_FIELDS:
                 setattr(self.instance, name, getattr(self.built, name))
 
     def changes(self) -> dict[str, Any]:
         assert self.built is not None
-        return {
-            name: getattr(self.built, name)
-            for name in ("args", "queue", "priority", "run_after", "max_attempts", "timeout")
-        }
+        return {name: getattr(self.built, name) for name in Task.EDITABLE_FIELDS}

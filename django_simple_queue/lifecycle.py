@@ -126,7 +126,7 @@ def _claim_postgresql(
     for row in rows:
         values = dict(zip(attnames, _convert(row, converters, connection), strict=True))
         values.update(known)
-        tasks.append(Task.from_db(using, _ATTNAMES, [values[n] for n in _ATTNAMES]))
+        tasks.append(Task.from_db(using, Task.FIELD_NAMES, [values[n] for n in Task.FIELD_NAMES]))
     tasks.sort(key=lambda task: (-task.priority, task.created))
     return tasks
 
@@ -144,9 +144,6 @@ def _convert(row: Sequence[Any], converters: list[tuple[int, Any]], connection: 
     for i, convert in converters:
         values[i] = convert(values[i], None, connection)
     return values
-
-
-_ATTNAMES = [f.attname for f in Task._meta.concrete_fields]
 
 
 def _claim_changes(
@@ -612,8 +609,7 @@ def analyze() -> None:
 
 def edit_queued(task: Task, **changes: Any) -> bool:
     """Change a task that is still queued (arguments, queue, priority …); False once claimed."""
-    allowed = {"args", "queue", "priority", "run_after", "max_attempts", "timeout"}
-    unknown = set(changes) - allowed
+    unknown = set(changes) - set(Task.EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"edit_queued cannot change {', '.join(sorted(unknown))}.")
     changes["modified"] = db.now()

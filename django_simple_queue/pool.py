@@ -85,7 +85,7 @@ def unpack(message: tuple[Outcome, bytes | None, str]) -> Outcome:
     return outcome
 
 
-FIELDS = [f.attname for f in Task._meta.concrete_fields]
+FIELDS = Task.FIELD_NAMES
 _values = operator.attrgetter(*FIELDS)
 
 

@@ -25,7 +25,7 @@ FIELDS = list(Task._meta.local_concrete_fields)
 COLUMNS = ", ".join(f'"{field.column}"' for field in FIELDS)
 _JSON = {field.attname for field in FIELDS if isinstance(field, JSONField)}
 _STAMPED = {"created", "modified"}
-_NAMES = [field.attname for field in FIELDS]
+_NAMES = Task.FIELD_NAMES
 
 
 def applies(using: str) -> bool:
