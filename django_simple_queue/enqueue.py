@@ -27,7 +27,7 @@ from typing import Any
 
 from django.db import transaction
 
-from django_simple_queue import callables, conf, db, notify, rows
+from django_simple_queue import callables, conf, db, notify, postgres
 from django_simple_queue.exceptions import TaskNotAllowedError
 from django_simple_queue.models import Task
 
@@ -161,8 +161,8 @@ def create_task(
         enqueued_by=enqueued_by,
     )
     using = db.alias()
-    if rows.applies(using):
-        return rows.insert_one(values, using)
+    if postgres.applies(using):
+        return postgres.insert_one(values, using)
     return insert(Task(**values))
 
 
@@ -171,7 +171,7 @@ def create_tasks(tasks: Iterable[Task | Mapping[str, Any]]) -> list[uuid.UUID]:
     Task from ``build_task`` or a dict of ``create_task``'s arguments. Nothing is written if any item
     is invalid."""
     using = db.alias()
-    if rows.applies(using):
+    if postgres.applies(using):
         # Dicts become rows without a model instance in between: most of the cost at this scale.
         checked: Checked = set()
         built = [
@@ -179,7 +179,7 @@ def create_tasks(tasks: Iterable[Task | Mapping[str, Any]]) -> list[uuid.UUID]:
             for item in tasks
         ]
         with transaction.atomic(using=using):
-            ids = rows.copy_many(built, using)
+            ids = postgres.copy_many(built, using)
             for queue in {
                 item.queue if isinstance(item, Task) else item["queue"] for item in built
             }:

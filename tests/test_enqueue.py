@@ -307,3 +307,15 @@ def test_the_tasks_backend_enqueues_through_enqueue_insert(monkeypatch):
     assert [str(obj.id) for obj in inserted] == [result.id]
     row = Task.objects.get(id=result.id)
     assert (row.backend, row.positional_args, row.enqueued_by) == ("default", [1], "tasks:default")
+
+
+@pytest.mark.django_db
+def test_create_tasks_writes_nothing_when_one_item_is_invalid():
+    with pytest.raises(Exception, match="unexpected argument 'nope'"):
+        create_tasks(
+            [
+                {"task": "tests.tasks.add", "args": {"a": 1}},
+                {"task": "tests.tasks.add", "args": {"nope": 1}},
+            ]
+        )
+    assert Task.objects.count() == 0
