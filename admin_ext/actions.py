@@ -6,6 +6,7 @@ reports the count.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -64,9 +65,8 @@ def requeue_tasks(
     modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]
 ) -> None:
     unfinished = queryset.exclude(status__in=Task.FINISHED).count()
-    copies = lifecycle.requeue_copies(queryset, enqueued_by=request.user.get_username())
-    _notify({copy.queue for copy in copies})
-    count = len(copies)
+    requeued = lifecycle.requeue_copies(queryset, enqueued_by=request.user.get_username())
+    count = len(requeued.copies)
     modeladmin.message_user(
         request,
         ngettext(
@@ -75,6 +75,18 @@ def requeue_tasks(
         % count,
         messages.SUCCESS,
     )
+    refusals = Counter((task.task, reason) for task, reason in requeued.refused)
+    for (path, reason), refused in sorted(refusals.items()):
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(count)d %(path)s task was not requeued: %(reason)s",
+                "%(count)d %(path)s tasks were not requeued: %(reason)s",
+                refused,
+            )
+            % {"count": refused, "path": path, "reason": reason},
+            messages.ERROR,
+        )
     if unfinished:
         modeladmin.message_user(
             request,

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from admin_ext import actions, dashboard, hierarchy
 from admin_ext.filters import QueueFilter, TaskPathFilter
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
-from django_simple_queue import lifecycle, notify
+from django_simple_queue import enqueue, lifecycle
 from django_simple_queue.models import Task
 
 HAS_IMPORT_EXPORT = apps.is_installed("import_export")
@@ -37,8 +37,7 @@ if HAS_IMPORT_EXPORT:
 else:  # pragma: no cover - exercised by a settings override in the tests
     BaseAdmin = admin.ModelAdmin
 
-EDITABLE_WHILE_QUEUED = ["args", "queue", "priority", "run_after", "max_attempts", "timeout"]
-ADD_FIELDS = ["task", "args", "queue", "priority", "run_after", "max_attempts", "timeout"]
+ADD_FIELDS = ["task", *Task.EDITABLE_FIELDS]
 DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
     (
         None,
@@ -226,14 +225,14 @@ class TaskAdmin(BaseAdmin):
             "attempts_timeline",
         ]
         if self._editable(request, obj):
-            names = [name for name in names if name not in EDITABLE_WHILE_QUEUED]
+            names = [name for name in names if name not in Task.EDITABLE_FIELDS]
         return names
 
     def save_model(self, request: HttpRequest, obj: Task, form: Any, change: bool) -> None:
         if not change:
+            # The form's task came from enqueue.build_task: checked, not yet written.
             obj.enqueued_by = request.user.get_username()
-            obj.save(force_insert=True)
-            notify.task_enqueued(obj.queue)
+            enqueue.insert(obj)
             return
         edited = isinstance(form, QueuedTaskForm) and form.built is not None
         if edited and not lifecycle.edit_queued(obj, **form.changes()):

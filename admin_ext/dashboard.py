@@ -13,12 +13,12 @@ from typing import Any
 
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Count, Max, Min, QuerySet
+from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from django_simple_queue import conf, db
+from django_simple_queue import conf, db, stats
 from django_simple_queue.models import Task
 
 # Up to this many rows a count is exact; beyond it the planner's estimate is shown as "≈".
@@ -138,30 +138,18 @@ def status_counts() -> list[dict[str, Any]]:
 
 
 def queue_depths(now: datetime | None = None) -> list[dict[str, Any]]:
-    """Queued tasks and the age of the oldest one, per queue."""
+    """Queued tasks per queue, and since when the oldest ready one waits (``stats.queues``)."""
     now = now or db.now()
-    rows = (
-        Task.objects.queued()
-        .values("queue")
-        .annotate(depth=Count("id"), oldest=Min("created"))
-        .order_by("queue")
-    )
-    return [{**row, "age": now - row["oldest"]} for row in rows]
+    return [
+        {**row, "age": now - row["waiting_since"] if row["waiting_since"] else None}
+        for row in stats.queues(now)
+    ]
 
 
 def live_workers(now: datetime | None = None) -> list[dict[str, Any]]:
     """Workers with a claim that heartbeat within STALE_AFTER, with how many tasks they run."""
     now = now or db.now()
-    cutoff = now - timedelta(seconds=float(conf.get("STALE_AFTER")))
-    rows = (
-        Task.objects.running()
-        .filter(heartbeat_at__gte=cutoff)
-        .exclude(worker_id="")
-        .values("worker_id")
-        .annotate(running=Count("id"), last_beat=Max("heartbeat_at"))
-        .order_by("worker_id")
-    )
-    return [{**row, "ago": now - row["last_beat"]} for row in rows]
+    return [{**row, "ago": now - row["last_beat"]} for row in stats.workers(now) if row["live"]]
 
 
 def context(now: datetime | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from admin_ext.widgets import JSONEditorWidget
-from django_simple_queue import callables, conf, utils
+from django_simple_queue import callables, conf, enqueue
 from django_simple_queue.exceptions import (
     InvalidTaskArguments,
     InvalidTaskPath,
@@ -95,7 +95,7 @@ def restore_redacted(args: Any, stored: Any) -> Any:
 
 
 class TaskArgsMixin(forms.ModelForm):
-    """Builds the task through ``utils.build_task``: allowed, importable, JSON, size, signature."""
+    """Builds the task through ``enqueue.build_task``: allowed, importable, JSON, size, signature."""
 
     built: Task | None = None
 
@@ -109,7 +109,7 @@ class TaskArgsMixin(forms.ModelForm):
             "timeout": data.get("timeout"),
         }
         try:
-            return utils.build_task(path, kwargs, **options)
+            return enqueue.build_task(path, kwargs, **options)
         except (TaskNotAllowedError, InvalidTaskPath) as exc:
             # The edit form has no task field: the error is then about the whole task.
             self.add_error("task" if "task" in self.fields else None, str(exc))
@@ -150,7 +150,7 @@ class EnqueueForm(TaskArgsMixin):
 
     class Meta:
         model = Task
-        fields = ("task", "args", "queue", "priority", "run_after", "max_attempts", "timeout")
+        fields = ("task", *Task.EDITABLE_FIELDS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -195,7 +195,7 @@ class QueuedTaskForm(TaskArgsMixin):
 
     class Meta:
         model = Task
-        fields = ("args", "queue", "priority", "run_after", "max_attempts", "timeout")
+        fields = Task.EDITABLE_FIELDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -221,12 +221,9 @@ class QueuedTaskForm(TaskArgsMixin):
 
     def _post_clean(self) -> None:
         if self.built is not None:
-            for name in ("args", "queue", "priority", "run_after", "max_attempts", "timeout"):
+            for name in Task.EDITABLE_FIELDS:
                 setattr(self.instance, name, getattr(self.built, name))
 
     def changes(self) -> dict[str, Any]:
         assert self.built is not None
-        return {
-            name: getattr(self.built, name)
-            for name in ("args", "queue", "priority", "run_after", "max_attempts", "timeout")
-        }
+        return {name: getattr(self.built, name) for name in Task.EDITABLE_FIELDS}

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from import_export import fields, resources, widgets
 
 from admin_ext.forms import EnqueueForm
-from django_simple_queue import notify
+from django_simple_queue import enqueue
 from django_simple_queue.models import Task
 
 
@@ -85,7 +85,6 @@ class TaskImportResource(resources.ModelResource):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.username = ""
-        self.queues: set[str] = set()
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
         user = kwargs.get("user")
@@ -121,9 +120,7 @@ class TaskImportResource(resources.ModelResource):
         for name in ("args", "queue", "priority", "max_attempts", "timeout"):
             setattr(instance, name, getattr(form.built, name))
         instance.enqueued_by = self.username
-        self.queues.add(instance.queue)
 
-    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
-        if not kwargs.get("dry_run"):
-            for queue in self.queues:
-                notify.task_enqueued(queue)
+    def do_instance_save(self, instance: Task, is_create: bool) -> None:
+        # The preview's inserts (and their NOTIFYs) are rolled back with its transaction.
+        enqueue.insert(instance)

@@ -1,7 +1,8 @@
 """A backend for Django's Tasks API: ``@task`` functions run on this queue by ``task_worker``.
 
-``enqueue`` writes a Task row (``backend`` set to the alias) in the caller's transaction;
-the worker calls ``prepare_call`` for such rows and ``lifecycle.finish`` calls ``send_finished``.
+``enqueue`` writes a Task row (``backend`` set to the alias) through ``enqueue.insert``, in the
+caller's transaction; the worker calls ``prepare_call`` for such rows and ``lifecycle.finish``
+calls ``send_finished``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.module_loading import import_string
 
-from django_simple_queue import callables, conf, notify, signals
+from django_simple_queue import callables, conf, enqueue, signals
 from django_simple_queue._compat import (
     BaseTaskBackend,
     InvalidTask,
@@ -115,28 +116,24 @@ class DatabaseBackend(BaseTaskBackend):
             found = None
         if found is not task.func:
             raise InvalidTask(f"'{task.module_path}' must name this @task at module level.")
-        args = json_safe(list(args), "Task arguments")
+        positional = json_safe(list(args), "Task arguments")
         kwargs = json_safe(dict(kwargs), "Task keyword arguments")
-        text = json.dumps(kwargs)
         try:
-            callables.check_size(text + json.dumps(args))
+            row = enqueue.build_task(
+                task.module_path,
+                kwargs,
+                positional_args=positional,
+                backend=self.alias,
+                queue=task.queue_name,
+                priority=task.priority,
+                run_after=task.run_after,
+                max_attempts=getattr(task, "max_attempts", None) or self.max_attempts,
+                timeout=getattr(task, "timeout", None) or self.timeout,
+                enqueued_by=f"tasks:{self.alias}",
+            )
         except InvalidTaskArguments as exc:
             raise InvalidTask(str(exc)) from exc
-        max_attempts = getattr(task, "max_attempts", None) or self.max_attempts
-        row = TaskRow(
-            task=task.module_path,
-            args=text,
-            positional_args=args,
-            backend=self.alias,
-            queue=task.queue_name,
-            priority=task.priority,
-            run_after=task.run_after,
-            max_attempts=max_attempts,
-            timeout=getattr(task, "timeout", None) or self.timeout,
-            enqueued_by=f"tasks:{self.alias}",
-        )
-        row.save(force_insert=True)
-        notify.task_enqueued(row.queue)
+        enqueue.insert(row)
         result = build_result(row, task)
         task_enqueued.send(type(self), task_result=result)
         return result

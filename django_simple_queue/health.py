@@ -1,8 +1,8 @@
 """A JSON health report of the queue for staff and monitoring: ``/django_simple_queue/health``.
 
 ``health_report()`` computes it (call it from a view of your own to expose it another way);
-``view_health`` serves it to active staff users. Every count uses an index of the Task table
-(queued and running rows have partial indexes), so the report stays cheap on a large table.
+``view_health`` serves it to active staff users. The queue and worker figures, and what "waiting"
+means, are ``stats``'s, shared with the admin's dashboard.
 Nothing here imports the admin: the lean worker settings can serve it too.
 """
 
@@ -12,13 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
-from django.db.models import Case, Count, F, Max, Min, Q, When
-from django.db.models.functions import Greatest
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from django_simple_queue import conf, db
+from django_simple_queue import conf, db, stats
 from django_simple_queue.models import Task
 
 
@@ -28,52 +27,30 @@ def _seconds(delta: timedelta | None) -> float | None:
 
 def queue_report(now: datetime) -> list[dict[str, Any]]:
     """Per queue: queued tasks, how many may start now, and how long the oldest ready one waits."""
-    ready = Q(run_after__isnull=True) | Q(run_after__lte=now)
-    # A deferred task waits from its run_after, not from its creation.
-    waiting_since = Case(
-        When(run_after__isnull=True, then=F("created")),
-        default=Greatest("created", "run_after"),
-    )
-    rows = (
-        Task.objects.queued()
-        .values("queue")
-        .annotate(
-            depth=Count("id"),
-            ready=Count("id", filter=ready),
-            oldest=Min(waiting_since, filter=ready),
-        )
-        .order_by("queue")
-    )
     return [
         {
             "queue": row["queue"],
             "depth": row["depth"],
             "ready": row["ready"],
-            "deferred": row["depth"] - row["ready"],
-            "oldest_ready_age": _seconds(now - row["oldest"]) if row["oldest"] else None,
+            "deferred": row["deferred"],
+            "oldest_ready_age": _seconds(now - row["waiting_since"])
+            if row["waiting_since"]
+            else None,
         }
-        for row in rows
+        for row in stats.queues(now)
     ]
 
 
 def worker_report(now: datetime) -> list[dict[str, Any]]:
     """Workers that hold claims, each with its running tasks and the age of its last heartbeat."""
-    cutoff = now - timedelta(seconds=float(conf.get("STALE_AFTER")))
-    rows = (
-        Task.objects.running()
-        .exclude(worker_id="")
-        .values("worker_id")
-        .annotate(running=Count("id"), last_beat=Max("heartbeat_at"))
-        .order_by("worker_id")
-    )
     return [
         {
             "worker": row["worker_id"],
             "running": row["running"],
             "last_heartbeat_age": _seconds(now - row["last_beat"]) if row["last_beat"] else None,
-            "live": row["last_beat"] is not None and row["last_beat"] >= cutoff,
+            "live": row["live"],
         }
-        for row in rows
+        for row in stats.workers(now)
     ]
 
 

@@ -17,6 +17,7 @@ from django.db import DatabaseError, connections
 
 from django_simple_queue import conf, execution, lifecycle
 from django_simple_queue.models import Task
+from django_simple_queue.output import capped
 
 logger = logging.getLogger("django_simple_queue")
 
@@ -55,7 +56,7 @@ class _DatabaseSink:
         self.written = 0
 
     def output(self, text: str) -> None:
-        kept = lifecycle.capped(text, self.written, conf.get_max_output_size())
+        kept = capped(text, self.written, conf.get_max_output_size())
         self.written += len(text.encode())
         if kept is not None:
             lifecycle.append_output(self.task, kept)

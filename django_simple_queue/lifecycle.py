@@ -8,8 +8,6 @@ each other's work.
 
 from __future__ import annotations
 
-import functools
-import json
 import random
 import uuid
 from collections.abc import Iterable, Sequence
@@ -21,33 +19,10 @@ from django.db import transaction
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Coalesce, Concat
 
-from django_simple_queue import conf, db, signals
+from django_simple_queue import callables, conf, db, enqueue, postgres, signals
+from django_simple_queue.exceptions import TaskError
 from django_simple_queue.models import Task
-from django_simple_queue.rows import binding_cursor
-
-TRUNCATION_MARKER = "\n… [truncated: more than {limit} bytes]"
-
-
-def truncate(text: str, limit: int, *, whole: int | None = None) -> str:
-    """``text`` cut to ``limit`` bytes of UTF-8, with a visible marker when cut.
-
-    The marker names ``whole``, when ``text`` is the last part that fits of a longer output.
-    """
-    data = text.encode()
-    if len(data) <= limit:
-        return text
-    marker = TRUNCATION_MARKER.format(limit=limit if whole is None else whole)
-    return data[:limit].decode("utf-8", "ignore") + marker
-
-
-def capped(text: str, written: int, limit: int) -> str | None:
-    """What to keep of ``text``, streamed after ``written`` bytes of an output capped at
-    ``limit`` bytes: all of it, the part that fits with the marker, or None past the cap."""
-    if written > limit:
-        return None
-    if written + len(text.encode()) > limit:
-        return truncate(text, max(limit - written, 0), whole=limit)
-    return text
+from django_simple_queue.output import truncate
 
 
 @dataclass
@@ -74,7 +49,9 @@ def claim(
     now = db.now(using)
     token = uuid.uuid4()
     if db.connection(using).vendor == "postgresql":
-        return _claim_postgresql(using, token, worker_id, limit, queues, pid, now)
+        known = _claim_changes(token, worker_id, pid, now)
+        del known["attempts"]  # the one change computed by the database
+        return postgres.claim(using, known, now=now, limit=limit, queues=queues)
     tasks = Task.objects.using(using)
     with transaction.atomic(using=using):
         ready = tasks.ready(now)
@@ -89,86 +66,6 @@ def claim(
             **_claim_changes(token, worker_id, pid, now)
         )
     return list(tasks.filter(id__in=ids, claim_token=token).order_by("-priority", "created"))
-
-
-@functools.cache
-def _claim_sql(known: frozenset[str]) -> tuple[str, list[str]]:
-    """The one-statement claim: lock ready rows (skipping locked ones), mark them, return them.
-
-    The ids are an array computed once (an InitPlan), before the UPDATE looks at the table: its
-    plan is then a look-up of those ids by primary key whatever the statistics say. Written as
-    ``id IN (SELECT …)``, stale statistics (an ANALYZE during an uncommitted bulk enqueue, after a
-    prune) made it a walk of the whole table, and a re-run subquery may lock more than ``limit``.
-
-    ``known`` names the changes whose values are known beforehand (``_claim_changes``): each is a
-    parameter of the same name. The row returns only the other columns: parsing those back would
-    cost more than the rest of the row.
-    """
-    table = Task._meta.db_table
-    columns = {f.attname: f.column for f in Task._meta.concrete_fields}
-    assignments = ", ".join(f'"{columns[name]}" = %({name})b' for name in sorted(known))
-    returning = ", ".join(f't."{column}"' for name, column in columns.items() if name not in known)
-    sql = f"""
-        UPDATE "{table}" AS t SET {assignments}, attempts = t.attempts + 1
-        WHERE t.id = ANY(ARRAY(
-            SELECT id FROM "{table}"
-            WHERE status = {Task.QUEUED} AND (run_after IS NULL OR run_after <= %(now)b) {{queues}}
-            ORDER BY priority DESC, created
-            LIMIT %(limit)b
-            FOR UPDATE SKIP LOCKED
-        ))
-        RETURNING {returning}
-    """
-    return sql, [name for name in columns if name not in known]
-
-
-def _claim_postgresql(
-    using: str,
-    token: uuid.UUID,
-    worker_id: str,
-    limit: int,
-    queues: Sequence[str] | None,
-    pid: int | None,
-    now: datetime,
-) -> list[Task]:
-    known = _claim_changes(token, worker_id, pid, now)
-    del known["attempts"]  # the one change computed by the database
-    sql, attnames = _claim_sql(frozenset(known))
-    params: dict[str, Any] = {**known, "now": now, "limit": limit}
-    if queues:
-        params["queues"] = list(queues)
-    sql = sql.replace("{queues}", "AND queue = ANY(%(queues)b)" if queues else "")
-    with binding_cursor(using) as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    # The ORM's converters (JSON fields) still apply: from_db after the backend's own conversion.
-    converters = _row_converters(attnames)
-    connection = db.connection(using)
-    tasks = []
-    for row in rows:
-        values = dict(zip(attnames, _convert(row, converters, connection), strict=True))
-        values.update(known)
-        tasks.append(Task.from_db(using, _ATTNAMES, [values[n] for n in _ATTNAMES]))
-    tasks.sort(key=lambda task: (-task.priority, task.created))
-    return tasks
-
-
-def _row_converters(attnames: Sequence[str]) -> list[tuple[int, Any]]:
-    fields = {f.attname: f for f in Task._meta.concrete_fields}
-    converters = [
-        (i, getattr(fields[name], "from_db_value", None)) for i, name in enumerate(attnames)
-    ]
-    return [(i, convert) for i, convert in converters if convert is not None]
-
-
-def _convert(row: Sequence[Any], converters: list[tuple[int, Any]], connection: Any) -> list[Any]:
-    values = list(row)
-    for i, convert in converters:
-        values[i] = convert(values[i], None, connection)
-    return values
-
-
-_ATTNAMES = [f.attname for f in Task._meta.concrete_fields]
 
 
 def _claim_changes(
@@ -334,7 +231,7 @@ def finish_many(
     now = now or db.now(using)
     decided = [_decide(task, outcome, now) for task, outcome in results]
     if db.connection(using).vendor == "postgresql":
-        written = _finish_postgresql(using, results, decided, now)
+        written = postgres.finish_many(using, [task for task, _ in results], decided, now)
     else:
         with transaction.atomic(using=using):
             written = {
@@ -350,70 +247,6 @@ def finish_many(
         else:
             statuses.append(None)
     return statuses
-
-
-def _finish_postgresql(
-    using: str,
-    results: Sequence[tuple[Task, Outcome]],
-    decided: Sequence[tuple[int, dict[str, Any]]],
-    now: datetime,
-) -> set[uuid.UUID]:
-    table = Task._meta.db_table
-    # A column left out of a task's changes keeps its value: the *_set flags say which were given.
-    columns: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "id",
-            "token",
-            "status",
-            "attempt_log",
-            "run_after",
-            "error",
-            "return_value",
-            "output",
-            "log",
-        )
-    }
-    flags: dict[str, list[bool]] = {"output": [], "log": [], "progress": []}
-    for (task, _), (status, changes) in zip(results, decided, strict=True):
-        columns["id"].append(task.id)
-        columns["token"].append(task.claim_token)
-        columns["status"].append(status)
-        columns["attempt_log"].append(json.dumps(changes["attempt_log"]))
-        columns["run_after"].append(changes.get("run_after"))
-        columns["error"].append(changes.get("error"))
-        value = changes.get("return_value")
-        columns["return_value"].append(None if value is None else json.dumps(value))
-        columns["output"].append(changes.get("output"))
-        columns["log"].append(changes.get("log"))
-        flags["output"].append("output" in changes)
-        flags["log"].append("log" in changes)
-        flags["progress"].append("progress" in changes)
-    sql = f"""
-        UPDATE "{table}" AS t SET
-            status = v.status, modified = %(now)b, heartbeat_at = NULL, worker_pid = NULL,
-            attempt_log = v.attempt_log::jsonb, error = v.error,
-            claim_token = CASE WHEN v.status = {Task.QUEUED} THEN NULL ELSE t.claim_token END,
-            run_after = CASE WHEN v.status = {Task.QUEUED} THEN v.run_after ELSE t.run_after END,
-            finished_at = CASE WHEN v.status = {Task.QUEUED} THEN t.finished_at ELSE %(now)b END,
-            return_value = CASE WHEN v.status = {Task.QUEUED} THEN t.return_value ELSE v.return_value::jsonb END,
-            progress = CASE WHEN v.progress_set THEN 1.0 ELSE t.progress END,
-            output = CASE WHEN v.output_set THEN v.output ELSE t.output END,
-            log = CASE WHEN v.log_set THEN v.log ELSE t.log END
-        FROM unnest(
-            %(id)b::uuid[], %(token)b::uuid[], %(status)b::int[], %(attempt_log)b::text[],
-            %(run_after)b::timestamptz[], %(error)b::text[], %(return_value)b::text[], %(output)b::text[],
-            %(log)b::text[], %(output_set)b::bool[], %(log_set)b::bool[], %(progress_set)b::bool[]
-        ) AS v(id, token, status, attempt_log, run_after, error, return_value, output, log,
-               output_set, log_set, progress_set)
-        WHERE t.id = v.id AND t.claim_token = v.token AND t.status = {Task.PROGRESS}
-        RETURNING t.id
-    """
-    params: dict[str, Any] = {"now": now, **columns}
-    params.update({f"{name}_set": values for name, values in flags.items()})
-    with binding_cursor(using) as cursor:
-        cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
 
 
 def _send_tasks_finished(task: Task) -> None:
@@ -552,28 +385,47 @@ def enqueue_again(queryset: Any) -> int:
     )
 
 
-def requeue_copies(queryset: Any, *, enqueued_by: str = "") -> list[Task]:
+@dataclass
+class Requeued:
+    """What ``requeue_copies`` did: the copies it queued, and the finished tasks it refused, with
+    the reason (a task no longer allowed or importable, arguments that no longer fit)."""
+
+    copies: list[Task]
+    refused: list[tuple[Task, str]]
+
+
+def requeue_copies(queryset: Any, *, enqueued_by: str = "") -> Requeued:
     """A new queued copy of each finished task, linked to its original, which is kept as history.
 
-    Queued and running tasks are left out: a copy of one would run the same work twice (and a
-    second "apply to all" would copy the copies the first one made).
+    Each copy passes ``enqueue``'s checks as any new task does. Queued and running tasks are left
+    out: a copy of one would run the same work twice (and a second "apply to all" would copy the
+    copies the first one made).
     """
-    copies = [
-        Task(
-            task=task.task,
-            args=task.args,
-            queue=task.queue,
-            priority=task.priority,
-            max_attempts=task.max_attempts,
-            timeout=task.timeout,
-            backend=task.backend,
-            positional_args=task.positional_args,
-            enqueued_by=enqueued_by or task.enqueued_by,
-            requeued_from=task,
-        )
-        for task in queryset.filter(status__in=Task.FINISHED)
-    ]
-    return Task.objects.bulk_create(copies)
+    copies: list[Task] = []
+    refused: list[tuple[Task, str]] = []
+    checked: enqueue.Checked = set()
+    for task in queryset.filter(status__in=Task.FINISHED):
+        try:
+            values = enqueue.checked_values(
+                task.task,
+                callables.load_args(task.args),
+                queue=task.queue,
+                priority=task.priority,
+                max_attempts=task.max_attempts,
+                timeout=task.timeout,
+                enqueued_by=enqueued_by or task.enqueued_by,
+                backend=task.backend,
+                positional_args=task.positional_args or [],
+                checked=checked,
+            )
+        except (TaskError, ValueError) as exc:
+            refused.append((task, str(exc)))
+            continue
+        # The arguments as they were written (checked above), not as JSON would write them now.
+        copies.append(Task(**{**values, "args": task.args}, requeued_from=task))
+    if copies:
+        enqueue.create_tasks(copies)
+    return Requeued(copies, refused)
 
 
 def prunable(cutoff: datetime, statuses: Sequence[int]) -> Any:
@@ -615,8 +467,7 @@ def analyze() -> None:
 
 def edit_queued(task: Task, **changes: Any) -> bool:
     """Change a task that is still queued (arguments, queue, priority …); False once claimed."""
-    allowed = {"args", "queue", "priority", "run_after", "max_attempts", "timeout"}
-    unknown = set(changes) - allowed
+    unknown = set(changes) - set(Task.EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"edit_queued cannot change {', '.join(sorted(unknown))}.")
     changes["modified"] = db.now()

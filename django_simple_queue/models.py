@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -70,6 +70,10 @@ class Task(models.Model):
         (CANCELLED, _("Cancelled")),
     )
     FINISHED = (COMPLETED, FAILED, CANCELLED)
+    # What staff may change while a task is queued; the enqueue form has these and ``task``.
+    EDITABLE_FIELDS = ("args", "queue", "priority", "run_after", "max_attempts", "timeout")
+    # Every column, as attribute names in table order (set below, once the fields exist).
+    FIELD_NAMES: ClassVar[tuple[str, ...]]
 
     # The original's fields: names, types and meaning kept.
     id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
@@ -235,6 +239,9 @@ class Task(models.Model):
                     errors.setdefault(field, []).extend(messages)
         if errors:
             raise ValidationError(errors)
+
+
+Task.FIELD_NAMES = tuple(field.attname for field in Task._meta.concrete_fields)
 
 
 class _BytewiseMixin:

@@ -206,7 +206,9 @@ def test_enqueue_again_only_touches_finished_tasks():
 
 def test_requeue_copies_keeps_the_original_as_history():
     original = TaskFactory(failed=True, queue="q", priority=3)
-    (copy,) = lifecycle.requeue_copies(Task.objects.filter(id=original.id), enqueued_by="ann")
+    (copy,) = lifecycle.requeue_copies(
+        Task.objects.filter(id=original.id), enqueued_by="ann"
+    ).copies
     copy.refresh_from_db()
     original.refresh_from_db()
     assert copy.status == Task.QUEUED and copy.requeued_from == original

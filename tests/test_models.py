@@ -96,3 +96,14 @@ def test_task_paths_queues_and_worker_names_match_exactly():
     assert not Task.objects.filter(worker_id="BOX:1").exists()
     assert list(Task.objects.filter(task="tests.tasks.add", queue__in=["mail"])) == [task]
     assert list(Task.objects.filter(worker_id="box:1").exclude(queue=None)) == [task]
+
+
+def test_field_lists_are_derived_from_the_model_once():
+    from admin_ext.admin import ADD_FIELDS
+    from admin_ext.forms import EnqueueForm, QueuedTaskForm
+
+    assert tuple(f.attname for f in Task._meta.concrete_fields) == Task.FIELD_NAMES
+    assert "requeued_from_id" in Task.FIELD_NAMES and len(set(Task.FIELD_NAMES)) > 25
+    assert set(Task.EDITABLE_FIELDS) <= set(Task.FIELD_NAMES)
+    assert list(QueuedTaskForm.base_fields) == list(Task.EDITABLE_FIELDS)
+    assert list(EnqueueForm.base_fields) == ADD_FIELDS == ["task", *Task.EDITABLE_FIELDS]

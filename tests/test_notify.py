@@ -7,11 +7,10 @@ import time
 
 import pytest
 from django.db import connection, transaction
-from django.db.models.signals import post_save
 
 from django_simple_queue import listen
 from django_simple_queue.models import Task
-from django_simple_queue.utils import build_task, create_task, create_tasks
+from django_simple_queue.utils import create_task, create_tasks
 from tests.conftest import wait_for
 
 
@@ -47,83 +46,6 @@ def test_create_tasks_notifies_once_committed():
         assert _notified(listener, 5)
     finally:
         listener.close()
-
-
-@pytest.mark.django_db
-def test_rows_from_create_tasks_match_what_save_writes():
-    saved = build_task(
-        "tests.tasks.add", {"a": 1}, queue="other", priority=3, max_attempts=2, timeout=9
-    )
-    saved.save()
-    (copied_id,) = create_tasks(
-        [
-            {
-                "task": "tests.tasks.add",
-                "args": {"a": 1},
-                "queue": "other",
-                "priority": 3,
-                "max_attempts": 2,
-                "timeout": 9,
-            }
-        ]
-    )
-    (from_instance_id,) = create_tasks(
-        [
-            build_task(
-                "tests.tasks.add", {"a": 1}, queue="other", priority=3, max_attempts=2, timeout=9
-            )
-        ]
-    )
-    skip = {"id", "created", "modified"}
-    fields = [f.attname for f in Task._meta.concrete_fields if f.attname not in skip]
-    expected = Task.objects.filter(id=saved.id).values(*fields).get()
-    assert Task.objects.filter(id=copied_id).values(*fields).get() == expected
-    assert Task.objects.filter(id=from_instance_id).values(*fields).get() == expected
-    copied = Task.objects.get(id=copied_id)
-    assert copied.created is not None and copied.modified is not None
-
-
-@pytest.mark.django_db
-def test_create_task_row_matches_save_and_instance_is_saved():
-    task_id = create_task("tests.tasks.add", {"a": 2}, priority=1)
-    row = Task.objects.get(id=task_id)
-    assert (row.task, row.args, row.priority, row.status, row.attempt_log) == (
-        "tests.tasks.add",
-        '{"a": 2}',
-        1,
-        0,
-        [],
-    )
-    assert row.created is not None
-
-
-@pytest.mark.django_db
-def test_create_tasks_writes_nothing_when_one_item_is_invalid():
-    with pytest.raises(Exception, match="unexpected argument 'nope'"):
-        create_tasks(
-            [
-                {"task": "tests.tasks.add", "args": {"a": 1}},
-                {"task": "tests.tasks.add", "args": {"nope": 1}},
-            ]
-        )
-    assert Task.objects.count() == 0
-
-
-@pytest.mark.django_db
-def test_save_signals_are_kept_by_falling_back_to_the_orm():
-    saved: list[object] = []
-
-    def receiver(sender, instance, created, **kwargs):
-        saved.append((instance.id, created))
-
-    post_save.connect(receiver, sender=Task)
-    try:
-        one = create_task("tests.tasks.add", {"a": 1})
-        create_tasks([{"task": "tests.tasks.add", "args": {"a": 2}}])
-    finally:
-        post_save.disconnect(receiver, sender=Task)
-    assert (one, True) in saved
-    assert Task.objects.count() == 2
 
 
 @pytest.mark.django_db

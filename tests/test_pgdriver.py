@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 import pytest
 
 from django_simple_queue import pgdriver
-from django_simple_queue.models import Task
-from django_simple_queue.utils import build_task, create_tasks
 
 
 @pytest.mark.postgres
@@ -41,20 +39,3 @@ def test_copy_text_escapes_what_copy_reads_as_separators():
     some_id = uuid.uuid4()
     assert pgdriver._copy_text(some_id) == str(some_id)
     assert pgdriver._copy_text(datetime(2024, 5, 1, 12, tzinfo=UTC)) == "2024-05-01 12:00:00+00:00"
-
-
-@pytest.mark.django_db
-def test_bulk_enqueue_keeps_separators_backslashes_and_empty_strings():
-    tricky = "tab\there\nnewline\rreturn \\N backslash \\ é"
-    run_after = datetime(2030, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
-    ids = create_tasks(
-        [
-            {"task": "tests.tasks.add", "args": {"a": tricky}, "enqueued_by": tricky},
-            build_task("tests.tasks.add", {"a": 1}, enqueued_by="", run_after=run_after),
-        ]
-    )
-    first, second = (Task.objects.get(id=task_id) for task_id in ids)
-    assert first.enqueued_by == tricky
-    assert first.kwargs == {"a": tricky}
-    assert (first.attempt_log, first.positional_args) == ([], [])
-    assert (second.enqueued_by, second.run_after, second.progress) == ("", run_after, None)

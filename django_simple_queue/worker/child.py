@@ -14,7 +14,7 @@ from multiprocessing.connection import Connection
 from django import db
 
 from django_simple_queue import callables, execution
-from django_simple_queue.lifecycle import truncate
+from django_simple_queue.output import truncate
 from django_simple_queue.worker import forkserver, protocol
 
 

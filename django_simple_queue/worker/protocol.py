@@ -21,7 +21,7 @@ OUTPUT: Final = "output"
 PROGRESS: Final = "progress"
 DONE: Final = "done"
 
-FIELDS = [f.attname for f in Task._meta.concrete_fields]
+FIELDS = Task.FIELD_NAMES
 _values = operator.attrgetter(*FIELDS)
 
 Packed = tuple[Outcome, bytes | None, str]

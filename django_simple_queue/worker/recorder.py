@@ -15,6 +15,7 @@ from typing import Any
 from django_simple_queue import conf, lifecycle
 from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
+from django_simple_queue.output import capped
 
 # Outcomes received while children are busy wait up to this long (seconds), to be written together.
 RECORD_DELAY = 0.01
@@ -40,7 +41,7 @@ class Recorder:
 
     def output(self, task: Task, text: str) -> None:
         size = self.output_sizes[task.id]
-        kept = lifecycle.capped(text, size, conf.get_max_output_size())
+        kept = capped(text, size, conf.get_max_output_size())
         self.output_sizes[task.id] = size + len(text.encode())
         if kept is not None:
             self.buffers[task.id].append(("output", kept))
