@@ -2,7 +2,8 @@
 
 | module | holds |
 |---|---|
-| ``supervisor`` | ``Worker``: the loop, signals, exit, periodic duties |
+| ``supervisor`` | ``Worker``: the loop, signals, exit, the outage, periodic duties |
+| ``dispatcher`` | ``Dispatcher``: the tasks in flight, claimed, sent to children, taken back |
 | ``prefetch`` | the rules: how many to claim, which child gets what, what goes back |
 | ``outage`` | losing and regaining the database |
 | ``children`` | ``Child`` (the supervisor's handle), ``Children``: spawning and stopping |
