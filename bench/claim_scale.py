@@ -57,7 +57,7 @@ def claim_rate(tasks: int, batch: int) -> float:
     from django.db import connection
 
     from django_simple_queue import lifecycle
-    from django_simple_queue.lifecycle import Outcome
+    from django_simple_queue.lifecycle import Ending, Outcome
     from django_simple_queue.models import Task
     from django_simple_queue.utils import create_tasks
 
@@ -69,7 +69,7 @@ def claim_rate(tasks: int, batch: int) -> float:
     done = 0
     started = time.perf_counter()
     while claimed := lifecycle.claim(worker, limit=batch):
-        lifecycle.finish_many([(task, Outcome(ok=True)) for task in claimed])
+        lifecycle.finish_many([(task, Outcome(Ending.COMPLETED)) for task in claimed])
         done += len(claimed)
     elapsed = time.perf_counter() - started
     if done != tasks:

@@ -23,7 +23,7 @@ from django_simple_queue.exceptions import (
     InvalidTaskPath,
     TaskNotAllowedError,
 )
-from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.lifecycle import Ending, Outcome
 from django_simple_queue.models import Task
 
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -83,9 +83,7 @@ def run(task: Task, sink: Sink) -> Outcome:
     try:
         func, args, kwargs = prepare(task)
     except (TaskNotAllowedError, InvalidTaskPath, InvalidTaskArguments) as exc:
-        return Outcome(
-            ok=False, error=f"{type(exc).__name__}: {exc}", exception=exc, permanent=True
-        )
+        return Outcome(Ending.REFUSED, error=f"{type(exc).__name__}: {exc}", exception=exc)
 
     signals.before_job.send(sender=Task, task=task)
     streams = inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func)
@@ -93,11 +91,11 @@ def run(task: Task, sink: Sink) -> Outcome:
         with progress.reporting(sink.progress):
             if inspect.isgeneratorfunction(func):
                 _drain(task, func(*args, **kwargs), sink)
-                return Outcome(ok=True)
+                return Outcome(Ending.COMPLETED)
             if inspect.isasyncgenfunction(func):
                 with ManagedEventLoop() as loop:
                     _drain_async(task, loop, func(*args, **kwargs), sink)
-                return Outcome(ok=True)
+                return Outcome(Ending.COMPLETED)
             result = func(*args, **kwargs)
             if inspect.isawaitable(result):
                 with ManagedEventLoop() as loop:
@@ -106,14 +104,14 @@ def run(task: Task, sink: Sink) -> Outcome:
         # The output is what the task produced before the error, as in the original: its yields,
         # streamed already, or nothing ("", not None: the task did run).
         return Outcome(
-            ok=False,
+            Ending.FAILED,
             output=None if streams else "",
             error=f"{exc!r}\n\n{traceback.format_exc()}",
             exception=exc,
         )
     output = None if result is None else as_text(result)
     # Only Django's Tasks API asks for the value itself; backends.prepare_call made it JSON-safe.
-    return Outcome(ok=True, output=output, return_value=result if task.backend else None)
+    return Outcome(Ending.COMPLETED, output=output, return_value=result if task.backend else None)
 
 
 def _step(task: Task, value: Any, iteration: int, sink: Sink) -> None:

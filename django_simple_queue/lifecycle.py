@@ -8,6 +8,7 @@ each other's work.
 
 from __future__ import annotations
 
+import enum
 import random
 import uuid
 from collections.abc import Iterable, Sequence
@@ -25,20 +26,34 @@ from django_simple_queue.models import Task
 from django_simple_queue.output import truncate
 
 
+class Ending(enum.Enum):
+    """How an attempt ended: one of these, never two.
+
+    FAILED and TIMED_OUT are retried while attempts remain; REFUSED is a failure that no other
+    attempt can fix (task not allowed, poison arguments), never retried.
+    """
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed out"
+    REFUSED = "refused"
+    CANCELLED = "cancelled"
+
+
 @dataclass
 class Outcome:
     """What one attempt produced, as reported by whoever ran it."""
 
-    ok: bool
+    ending: Ending
     output: str | None = None
     error: str | None = None
     log: str | None = None
     return_value: Any = None
     exception: BaseException | None = field(default=None, repr=False)
-    cancelled: bool = False
-    timed_out: bool = False
-    # A failure that another attempt cannot fix (task not allowed, poison arguments).
-    permanent: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.ending is Ending.COMPLETED
 
 
 def claim(
@@ -153,14 +168,15 @@ def _decide(task: Task, outcome: Outcome, now: datetime) -> tuple[int, dict[str,
     # A task that ran has had an attempt, counted or not: rows that 0.1.x left In progress, or
     # that were made so by hand, have none.
     attempts = max(task.attempts, 1)
-    if outcome.ok:
-        status, label = Task.COMPLETED, "completed"
-    elif outcome.cancelled:
-        status, label = Task.CANCELLED, "cancelled"
-    elif not outcome.permanent and attempts < task.max_attempts:
+    ending = outcome.ending
+    if ending is Ending.COMPLETED:
+        status, label = Task.COMPLETED, ending.value
+    elif ending is Ending.CANCELLED:
+        status, label = Task.CANCELLED, ending.value
+    elif ending is not Ending.REFUSED and attempts < task.max_attempts:
         status, label = Task.QUEUED, "retrying"
     else:
-        status, label = Task.FAILED, "timed out" if outcome.timed_out else "failed"
+        status, label = Task.FAILED, "timed out" if ending is Ending.TIMED_OUT else "failed"
     changes: dict[str, Any] = {
         "status": status,
         "modified": now,
@@ -335,7 +351,7 @@ def rescue_stale(now: datetime | None = None) -> list[Task]:
                 f"Worker {task.worker_id or '?'} was lost: no heartbeat since {beat} "
                 f"(rescued at {now.isoformat()})."
             )
-            if finish(task, Outcome(ok=False, error=error), now=now) is not None:
+            if finish(task, Outcome(Ending.FAILED, error=error), now=now) is not None:
                 rescued.append(task)
     return rescued
 
@@ -348,7 +364,7 @@ def cancel(queryset: Any) -> tuple[int, int]:
     """
     now = db.now()
     cancelled = 0
-    outcome = Outcome(ok=False, cancelled=True, error="The task was cancelled before it ran.")
+    outcome = Outcome(Ending.CANCELLED, error="The task was cancelled before it ran.")
     for task in queryset.filter(status=Task.QUEUED):
         changes = {
             "status": Task.CANCELLED,

@@ -9,7 +9,7 @@ import uuid
 from django.db.models import Q
 
 from django_simple_queue import lifecycle
-from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.lifecycle import Ending, Outcome
 from django_simple_queue.models import Task
 
 
@@ -49,7 +49,7 @@ def detect_orphaned_tasks() -> list[Task]:
         if task.worker_pid is None or _pid_alive(task.worker_pid):
             continue
         error = f"Task failed: worker process (PID {task.worker_pid}) no longer running"
-        if lifecycle.finish(task, Outcome(ok=False, error=error)) is not None:
+        if lifecycle.finish(task, Outcome(Ending.FAILED, error=error)) is not None:
             orphaned.append(task)
     return orphaned
 
@@ -61,7 +61,7 @@ def handle_subprocess_exit(task_id: uuid.UUID, exit_code: int | None) -> None:
     task = Task.objects.get(id=task_id)
     if task.status == Task.PROGRESS:
         lifecycle.finish(
-            task, Outcome(ok=False, error=f"Worker subprocess exited with code {exit_code}")
+            task, Outcome(Ending.FAILED, error=f"Worker subprocess exited with code {exit_code}")
         )
 
 
@@ -72,8 +72,7 @@ def handle_task_timeout(task_id: uuid.UUID, timeout_seconds: int) -> None:
         lifecycle.finish(
             task,
             Outcome(
-                ok=False,
-                timed_out=True,
+                Ending.TIMED_OUT,
                 error=f"Task timed out after {timeout_seconds} seconds",
                 exception=TimeoutError(f"Task exceeded {timeout_seconds}s timeout"),
             ),

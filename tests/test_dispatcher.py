@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.lifecycle import Ending, Outcome
 from django_simple_queue.worker import protocol
 from django_simple_queue.worker.children import Child, Children, StopReason
 from django_simple_queue.worker.dispatcher import Dispatcher, Stop
@@ -62,7 +62,7 @@ def test_held_is_every_task_claimed_and_not_yet_recorded():
     running, queued, finished = TaskFactory.build(), TaskFactory.build(), TaskFactory.build()
     assert child.start([running], [None])
     dispatcher.backlog.append(queued)
-    dispatcher.recorder.outcome(finished, Outcome(ok=True), 0.0)
+    dispatcher.recorder.outcome(finished, Outcome(Ending.COMPLETED), 0.0)
     assert {task.id for task in dispatcher.held()} == {running.id, queued.id, finished.id}
 
 
@@ -74,7 +74,7 @@ def test_an_outcome_sent_before_the_kill_counts_and_the_task_the_kill_caught_goe
     first, second = TaskFactory(), TaskFactory()
     child, theirs, status, stand_in = running_child(first, second)
     dispatcher = make_dispatcher(child)
-    protocol.send_outcome(theirs, Outcome(ok=True, output="first's"))
+    protocol.send_outcome(theirs, Outcome(Ending.COMPLETED, output="first's"))
     child.stop_task(reason, time.monotonic())
     report_exit(status, stand_in)
 
@@ -93,7 +93,7 @@ def test_a_task_whose_outcome_is_on_its_way_is_not_stopped(reason):
     first, second = TaskFactory(), TaskFactory()
     child, theirs, _status, stand_in = running_child(first, second, timeout=3)
     dispatcher = make_dispatcher(child)
-    protocol.send_outcome(theirs, Outcome(ok=True, output="first's"))
+    protocol.send_outcome(theirs, Outcome(Ending.COMPLETED, output="first's"))
     dispatcher.stop_unless_done(child, reason)
 
     assert [(task.id, outcome.output) for task, outcome, _ in dispatcher.recorder.results] == [
@@ -113,7 +113,7 @@ def test_a_task_that_returns_once_signalled_was_still_stopped(reason):
     child, theirs, status, stand_in = running_child(first, second, timeout=3)
     dispatcher = make_dispatcher(child)
     child.stop_task(reason, time.monotonic())
-    protocol.send_outcome(theirs, Outcome(ok=True, output="cleaned up", log="its log"))
+    protocol.send_outcome(theirs, Outcome(Ending.COMPLETED, output="cleaned up", log="its log"))
     report_exit(status, stand_in)
 
     dispatcher.receive(child)
@@ -121,9 +121,11 @@ def test_a_task_that_returns_once_signalled_was_still_stopped(reason):
     assert recorded.id == first.id and not outcome.ok
     assert outcome.log == "its log"
     if reason is StopReason.CANCEL:
-        assert outcome.cancelled
+        assert outcome.ending is Ending.CANCELLED
     else:
-        assert outcome.timed_out and outcome.error == "Task timed out after 3 seconds"
+        assert (
+            outcome.ending is Ending.TIMED_OUT and outcome.error == "Task timed out after 3 seconds"
+        )
     assert [task.id for task in dispatcher.recorder.releases] == [second.id]
 
 
@@ -137,7 +139,11 @@ def test_a_task_killed_for_its_own_timeout_fails_as_timed_out():
 
     dispatcher.receive(child)
     ((recorded, outcome, _),) = dispatcher.recorder.results
-    assert recorded.id == task.id and outcome.timed_out and not dispatcher.recorder.releases
+    assert (
+        recorded.id == task.id
+        and outcome.ending is Ending.TIMED_OUT
+        and not dispatcher.recorder.releases
+    )
 
 
 @pytest.mark.django_db
@@ -149,8 +155,8 @@ def test_an_outcome_the_supervisor_cannot_read_fails_only_its_task_and_the_next_
     dispatcher = make_dispatcher(child)
     # Pickles in the child, not back in the supervisor (children send protocol.pack(outcome), which
     # keeps the exception apart: this is any other message that cannot be read).
-    theirs.send((protocol.DONE, Outcome(ok=False, exception=TwoPartError(1, "x"))))
-    protocol.send_outcome(theirs, Outcome(ok=True, output="queued's"))
+    theirs.send((protocol.DONE, Outcome(Ending.FAILED, exception=TwoPartError(1, "x"))))
+    protocol.send_outcome(theirs, Outcome(Ending.COMPLETED, output="queued's"))
 
     dispatcher.receive(child)
     (bad_outcome, queued_outcome) = [(t.id, o) for t, o, _ in dispatcher.recorder.results]

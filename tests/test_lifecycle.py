@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from django_simple_queue import lifecycle, signals
-from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.lifecycle import Ending, Outcome
 from django_simple_queue.models import Task
 from tests.factories import TaskFactory
 
@@ -56,8 +56,8 @@ def test_finish_is_fenced_by_the_claim_token():
     Task.objects.filter(id=task.id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     assert lifecycle.rescue_stale()
     (reclaimed,) = lifecycle.claim("w2")
-    assert lifecycle.finish(stale_copy, Outcome(ok=True, output="late")) is None
-    assert lifecycle.finish(reclaimed, Outcome(ok=True, output="fresh")) == Task.COMPLETED
+    assert lifecycle.finish(stale_copy, Outcome(Ending.COMPLETED, output="late")) is None
+    assert lifecycle.finish(reclaimed, Outcome(Ending.COMPLETED, output="fresh")) == Task.COMPLETED
     task.refresh_from_db()
     assert task.output == "fresh"
 
@@ -67,13 +67,13 @@ def test_failure_retries_while_attempts_remain_with_backoff(settings):
     TaskFactory(max_attempts=2)
     (task,) = lifecycle.claim("w")
     before = timezone.now()
-    assert lifecycle.finish(task, Outcome(ok=False, error="first")) == Task.QUEUED
+    assert lifecycle.finish(task, Outcome(Ending.FAILED, error="first")) == Task.QUEUED
     task.refresh_from_db()
     assert before + timedelta(seconds=5) <= task.run_after <= before + timedelta(seconds=11)
     assert task.error == "first"
     Task.objects.filter(id=task.id).update(run_after=None)
     (task,) = lifecycle.claim("w")
-    assert lifecycle.finish(task, Outcome(ok=False, error="second")) == Task.FAILED
+    assert lifecycle.finish(task, Outcome(Ending.FAILED, error="second")) == Task.FAILED
     task.refresh_from_db()
     assert [entry["error"] for entry in task.attempt_log] == ["first", "second"]
     assert task.finished_at is not None
@@ -82,7 +82,7 @@ def test_failure_retries_while_attempts_remain_with_backoff(settings):
 def test_permanent_failure_is_not_retried():
     TaskFactory(max_attempts=5)
     (task,) = lifecycle.claim("w")
-    assert lifecycle.finish(task, Outcome(ok=False, error="bad row", permanent=True)) == Task.FAILED
+    assert lifecycle.finish(task, Outcome(Ending.REFUSED, error="bad row")) == Task.FAILED
 
 
 @pytest.mark.django_db(transaction=True)
@@ -100,9 +100,9 @@ def test_signals_fire_once_with_the_final_state():
     try:
         TaskFactory.create_batch(2)
         first, second = lifecycle.claim("w", limit=2)
-        lifecycle.finish(first, Outcome(ok=True, output="1"))
+        lifecycle.finish(first, Outcome(Ending.COMPLETED, output="1"))
         boom = ValueError("x")
-        lifecycle.finish(second, Outcome(ok=False, error="x", exception=boom))
+        lifecycle.finish(second, Outcome(Ending.FAILED, error="x", exception=boom))
     finally:
         signals.on_success.disconnect(success)
         signals.on_failure.disconnect(failure)
@@ -113,7 +113,7 @@ def test_output_is_truncated_with_a_visible_marker(settings):
     settings.DJANGO_SIMPLE_QUEUE_MAX_OUTPUT_SIZE = 10
     TaskFactory()
     (task,) = lifecycle.claim("w")
-    lifecycle.finish(task, Outcome(ok=True, output="é" * 20))
+    lifecycle.finish(task, Outcome(Ending.COMPLETED, output="é" * 20))
     task.refresh_from_db()
     assert task.output.startswith("ééééé\n… [truncated: more than 10 bytes]")
 
@@ -237,8 +237,8 @@ def test_claim_one_that_loses_the_race_holds_no_one_elses_claim():
     assert not lifecycle.claim_one(second, "b:2")
     assert second.claim_token is None and second.status == Task.QUEUED
     # Only the winner's outcome is recorded.
-    assert lifecycle.finish(second, Outcome(ok=True, output="b")) is None
-    assert lifecycle.finish(first, Outcome(ok=True, output="a")) == Task.COMPLETED
+    assert lifecycle.finish(second, Outcome(Ending.COMPLETED, output="b")) is None
+    assert lifecycle.finish(first, Outcome(Ending.COMPLETED, output="a")) == Task.COMPLETED
     assert Task.objects.get(id=task.id).output == "a"
 
 

@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from django_simple_queue import lifecycle, signals
-from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.lifecycle import Ending, Outcome
 from django_simple_queue.models import Task
 from django_simple_queue.utils import create_task, create_tasks
 from django_simple_queue.worker.recorder import Recorder
@@ -66,10 +66,13 @@ def test_finish_many_records_each_outcome_in_one_call():
     boom = ValueError("boom")
     statuses = lifecycle.finish_many(
         [
-            (ok, Outcome(ok=True, output="42", log="said hello\n", return_value={"n": 42})),
-            (retry, Outcome(ok=False, error="first try", exception=boom)),
-            (cancelled, Outcome(ok=False, cancelled=True, error="Cancelled while running.")),
-            (failed, Outcome(ok=False, error="last try", exception=boom)),
+            (
+                ok,
+                Outcome(Ending.COMPLETED, output="42", log="said hello\n", return_value={"n": 42}),
+            ),
+            (retry, Outcome(Ending.FAILED, error="first try", exception=boom)),
+            (cancelled, Outcome(Ending.CANCELLED, error="Cancelled while running.")),
+            (failed, Outcome(Ending.FAILED, error="last try", exception=boom)),
         ]
     )
     assert statuses == [Task.COMPLETED, Task.QUEUED, Task.CANCELLED, Task.FAILED]
@@ -98,7 +101,7 @@ def test_finish_many_leaves_output_and_log_alone_when_not_given():
     TaskFactory()
     (task,) = lifecycle.claim("w")
     lifecycle.append_output(task, "streamed;")
-    assert lifecycle.finish_many([(task, Outcome(ok=True))]) == [Task.COMPLETED]
+    assert lifecycle.finish_many([(task, Outcome(Ending.COMPLETED))]) == [Task.COMPLETED]
     task.refresh_from_db()
     assert task.output == "streamed;"
     assert task.log is None
@@ -109,12 +112,15 @@ def test_finish_many_is_fenced_per_task_by_its_claim_token():
     TaskFactory.create_batch(2, max_attempts=3)
     kept, lost = lifecycle.claim("w1", limit=2)
     # ``lost`` was rescued and claimed again by another worker meanwhile.
-    lifecycle.finish(Task.objects.get(id=lost.id), Outcome(ok=False, error="rescued"))
+    lifecycle.finish(Task.objects.get(id=lost.id), Outcome(Ending.FAILED, error="rescued"))
     Task.objects.filter(id=lost.id).update(run_after=None)
     (reclaimed,) = lifecycle.claim("w2")
     assert reclaimed.id == lost.id
     statuses = lifecycle.finish_many(
-        [(kept, Outcome(ok=True, output="a")), (lost, Outcome(ok=True, output="b"))]
+        [
+            (kept, Outcome(Ending.COMPLETED, output="a")),
+            (lost, Outcome(Ending.COMPLETED, output="b")),
+        ]
     )
     assert statuses == [Task.COMPLETED, None]
     row = Task.objects.get(id=lost.id)
@@ -138,7 +144,10 @@ def test_finish_many_sends_the_signals_of_each_task():
     boom = RuntimeError("x")
     try:
         lifecycle.finish_many(
-            [(first, Outcome(ok=True)), (second, Outcome(ok=False, error="x", exception=boom))]
+            [
+                (first, Outcome(Ending.COMPLETED)),
+                (second, Outcome(Ending.FAILED, error="x", exception=boom)),
+            ]
         )
     finally:
         signals.on_success.disconnect(success)
@@ -167,7 +176,7 @@ def test_a_raising_receiver_stops_no_outcome_of_a_batch(caplog):
     try:
         for task in tasks:
             recorder.track(task)
-            recorder.outcome(task, Outcome(ok=True, return_value=3), 0.1)
+            recorder.outcome(task, Outcome(Ending.COMPLETED, return_value=3), 0.1)
         recorder.write()
     finally:
         signals.on_success.disconnect(broken)

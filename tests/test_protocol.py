@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 from multiprocessing import Pipe
 
-from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.lifecycle import Ending, Outcome
 from django_simple_queue.worker import protocol
 from tests.factories import TaskFactory
 
@@ -13,18 +13,20 @@ from tests.factories import TaskFactory
 def test_an_exception_that_does_not_unpickle_arrives_as_a_runtime_error_with_its_repr():
     from tests.tasks import TwoPartError
 
-    message = protocol.pack(Outcome(ok=False, error="Traceback…", exception=TwoPartError(1, "x")))
+    message = protocol.pack(
+        Outcome(Ending.FAILED, error="Traceback…", exception=TwoPartError(1, "x"))
+    )
     outcome = protocol.unpack(pickle.loads(pickle.dumps(message)))
     assert isinstance(outcome.exception, RuntimeError)
     assert "TwoPartError" in str(outcome.exception) and outcome.error == "Traceback…"
-    sent = protocol.pack(Outcome(ok=False, exception=KeyError("k")))
+    sent = protocol.pack(Outcome(Ending.FAILED, exception=KeyError("k")))
     kept = protocol.unpack(pickle.loads(pickle.dumps(sent)))
     assert isinstance(kept.exception, KeyError) and kept.exception.args == ("k",)
 
 
 def test_an_outcome_without_exception_travels_as_is():
     ours, theirs = Pipe()
-    protocol.send_outcome(theirs, Outcome(ok=True, output="5", log="a line"))
+    protocol.send_outcome(theirs, Outcome(Ending.COMPLETED, output="5", log="a line"))
     kind, outcome = protocol.receive(ours)
     assert kind == protocol.DONE
     assert (outcome.ok, outcome.output, outcome.log, outcome.exception) == (

@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from typing import Any, BinaryIO
 
 from django_simple_queue import conf
-from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.lifecycle import Ending, Outcome
 from django_simple_queue.models import Task
 from django_simple_queue.worker import child as child_side
 from django_simple_queue.worker import forkserver, protocol
@@ -187,15 +187,14 @@ class Child:
         if self.stop_reason is StopReason.TIMEOUT:
             timeout = int(self.deadline - self.started) if self.deadline else None
             return Outcome(
-                ok=False,
-                timed_out=True,
+                Ending.TIMED_OUT,
                 error=f"Task timed out after {timeout} seconds",
                 exception=TimeoutError(f"Task exceeded {timeout}s timeout"),
             )
         if self.stop_reason is StopReason.CANCEL:
-            return Outcome(ok=False, cancelled=True, error="Cancelled while running.")
+            return Outcome(Ending.CANCELLED, error="Cancelled while running.")
         how = _exit_description(self.process.exitcode)
-        return Outcome(ok=False, error=f"The task's process {how} before the task finished.")
+        return Outcome(Ending.FAILED, error=f"The task's process {how} before the task finished.")
 
     def read_log(self, limit: int) -> str | None:
         """What the child's current task has logged (read after the child died)."""

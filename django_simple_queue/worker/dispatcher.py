@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from django_simple_queue import conf, lifecycle
-from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.lifecycle import Ending, Outcome
 from django_simple_queue.models import Task
 from django_simple_queue.worker import prefetch, protocol
 from django_simple_queue.worker.children import Child, Children, StopReason
@@ -217,7 +217,7 @@ class Dispatcher:
                 # outcome. Failing that task keeps the messages in step with the tasks.
                 logger.exception("could not read the outcome of %s", child.task.id)
                 error = f"The worker could not read this task's outcome: {exc!r}"
-                self._complete(child, Outcome(ok=False, error=error))
+                self._complete(child, Outcome(Ending.FAILED, error=error))
                 continue
             if kind == protocol.OUTPUT:
                 self.recorder.output(child.task, payload)

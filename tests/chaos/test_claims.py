@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from django_simple_queue import lifecycle
-from django_simple_queue.lifecycle import Outcome
+from django_simple_queue.lifecycle import Ending, Outcome
 from django_simple_queue.models import Task
 from tests.factories import TaskFactory
 
@@ -36,7 +36,7 @@ def test_held_claims_tells_tasks_of_one_claim_apart():
     cancelled = TaskFactory(running=True, claim_token=token, cancel_requested=True)
     lost = TaskFactory(running=True, claim_token=token, max_attempts=2)
     stale_copy = Task.objects.get(id=lost.id)
-    lifecycle.finish(lost, lifecycle.Outcome(ok=False, error="rescued"))  # back in the queue
+    lifecycle.finish(lost, Outcome(Ending.FAILED, error="rescued"))  # back in the queue
     assert lifecycle.held_claims([running, cancelled, stale_copy]) == {
         running.id: False,
         cancelled.id: True,
@@ -75,4 +75,4 @@ def test_rescue_counts_the_attempt_and_says_when_and_where():
     assert rescued.error.startswith("Worker box:7 was lost: no heartbeat since ")
     assert beat.isoformat() in rescued.error
     assert rescued.attempt_log[-1]["worker"] == "box:7"
-    assert lifecycle.finish(task, Outcome(ok=True, output="late")) is None, "fenced"
+    assert lifecycle.finish(task, Outcome(Ending.COMPLETED, output="late")) is None, "fenced"
