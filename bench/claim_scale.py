@@ -28,10 +28,10 @@ def fill_finished(count: int) -> float:
     from django.db import connection
     from django.utils import timezone
 
-    from django_simple_queue import rows
+    from django_simple_queue import postgres
     from django_simple_queue.models import Task
 
-    template = rows._template(timezone.now())
+    template = postgres._template(timezone.now())
     template.update(
         task="bench.tasks.noop",
         args="{}",
@@ -39,13 +39,13 @@ def fill_finished(count: int) -> float:
         attempts=1,
         finished_at=timezone.now(),
     )
-    names = [field.attname for field in rows.FIELDS]
+    names = [field.attname for field in postgres.FIELDS]
     select = ", ".join("gen_random_uuid()" if name == "id" else "%s" for name in names)
     params = [template[name] for name in names if name != "id"]
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO "{Task._meta.db_table}" ({rows.COLUMNS}) SELECT {select} FROM generate_series(1, %s)',
+            f'INSERT INTO "{Task._meta.db_table}" ({postgres.COLUMNS}) SELECT {select} FROM generate_series(1, %s)',
             [*params, count],
         )
         cursor.execute(f'VACUUM ANALYZE "{Task._meta.db_table}"')
@@ -81,17 +81,14 @@ def plan() -> str:
     from django.db import connection
     from django.utils import timezone
 
-    from django_simple_queue import lifecycle
+    from django_simple_queue import lifecycle, pgdriver, postgres
 
-    sql, _ = lifecycle._claim_sql()
-    sql = sql.replace("{queues}", "").replace(")b", ")s")
-    params = {
-        "token": uuid.uuid4(),
-        "worker": "plan",
-        "pid": None,
-        "now": timezone.now(),
-        "limit": 10,
-    }
+    now = timezone.now()
+    known = lifecycle._claim_changes(uuid.uuid4(), "plan", None, now)
+    del known["attempts"]  # computed by the database, as lifecycle.claim does
+    sql, _ = postgres._claim_sql(frozenset(known))
+    sql = pgdriver.plain_placeholders(sql.replace("{queues}", ""))
+    params = {**known, "now": now, "limit": 10}
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
         cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
