@@ -129,6 +129,12 @@ ACTIONS: dict[str, Callable[..., Any]] = {
     "requeue_tasks": requeue_tasks,
     "cancel_tasks": cancel_tasks,
 }
+# The same actions, named for "apply to all matching" (the list's buttons and their confirmation).
+ALL_MATCHING_LABELS = {
+    "enqueue_tasks": _("Enqueue all matching tasks again"),
+    "requeue_tasks": _("Requeue a copy of all matching tasks"),
+    "cancel_tasks": _("Cancel all matching tasks"),
+}
 
 
 def capped(queryset: QuerySet[Task], cap: int | None = None) -> tuple[QuerySet[Task], int, bool]:

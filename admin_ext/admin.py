@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from django.apps import apps
@@ -16,13 +15,23 @@ from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, URLPattern, path, reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.http import urlencode
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from admin_ext import actions, dashboard, hierarchy
+from admin_ext import actions, dashboard, filters, hierarchy
+from admin_ext.display import (
+    badge,
+    dotted,
+    human_duration,
+    pre,
+    progress_bar,
+    short_moment,
+    status_url,
+    timeline,
+)
 from admin_ext.filters import QueueFilter, TaskPathFilter
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
 from django_simple_queue import enqueue, lifecycle
@@ -65,7 +74,7 @@ DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
                 "duration_display",
                 "worker_id",
                 "heartbeat_at",
-                "cancel_requested",
+                "cancel_display",
             ]
         },
     ),
@@ -75,67 +84,15 @@ DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
 ]
 
 
-def status_url(task: Task) -> str | None:
-    """The public status page of ``task``, or None when the project did not include its URLs."""
-    try:
-        base = reverse("django_simple_queue:task")
-    except NoReverseMatch:
-        return None
-    return f"{base}?{urlencode({'task_id': str(task.id)})}"
-
-
-def human_duration(value: timedelta | None) -> str:
-    if value is None:
-        return "—"
-    seconds = value.total_seconds()
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
-
-
-def pre(text: str | None) -> str:
-    if not text:
-        return "—"
-    return format_html('<pre class="dsq-pre">{}</pre>', text)
-
-
-def badge(task: Task) -> str:
-    extra = (
-        _(" (cancel requested)") if task.cancel_requested and task.status == Task.PROGRESS else ""
-    )
-    return format_html(
-        '<span class="dsq-badge dsq-status-{}">{}{}</span>',
-        task.status,
-        task.get_status_display(),
-        extra,
-    )
-
-
-def progress_bar(task: Task) -> str:
-    percent = round((task.progress or 0) * 100)
-    return format_html(
-        '<span class="dsq-progress" role="progressbar" aria-valuenow="{}" aria-valuemin="0" '
-        'aria-valuemax="100" title="{}"><span class="dsq-progress-fill" style="width: {}%"></span>'
-        '</span> <span class="dsq-progress-text">{}%</span>',
-        percent,
-        task.progress_message,
-        percent,
-        percent,
-    )
-
-
 class TaskAdmin(BaseAdmin):
     list_display = (
         "short_id",
-        "task",
+        "task_column",
         "queue",
-        "status_badge",
-        "progress_column",
+        "status_column",
         "attempts",
-        "created",
-        "started_at",
+        "created_column",
+        "started_column",
         "duration_column",
     )
     list_display_links = ("short_id",)
@@ -223,6 +180,7 @@ class TaskAdmin(BaseAdmin):
             "log_display",
             "error_display",
             "attempts_timeline",
+            "cancel_display",
         ]
         if self._editable(request, obj):
             names = [name for name in names if name not in Task.EDITABLE_FIELDS]
@@ -267,15 +225,37 @@ class TaskAdmin(BaseAdmin):
     def short_id(self, obj: Task) -> str:
         return str(obj.id)[:8]
 
+    @admin.display(description=_("Task"), ordering="task")
+    def task_column(self, obj: Task) -> str:
+        return dotted(obj.task)
+
+    @admin.display(description=_("Cancel requested"))
+    def cancel_display(self, obj: Task) -> str:
+        if not obj.cancel_requested:
+            return str(_("No"))
+        if obj.status == Task.PROGRESS:
+            return str(_("Yes: its worker stops it within a heartbeat"))
+        return str(_("Yes"))
+
     @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj: Task) -> str:
         return badge(obj)
 
-    @admin.display(description=_("Progress"))
-    def progress_column(self, obj: Task) -> str:
-        if obj.status != Task.PROGRESS:
-            return ""
-        return progress_bar(obj)
+    @admin.display(description=_("Status"), ordering="status")
+    def status_column(self, obj: Task) -> str:
+        if obj.status != Task.PROGRESS or obj.progress is None:
+            return badge(obj)
+        return format_html(
+            '{}<div class="dsq-progress-line">{}</div>', badge(obj), progress_bar(obj)
+        )
+
+    @admin.display(description=_("Created"), ordering="created")
+    def created_column(self, obj: Task) -> str:
+        return short_moment(obj.created, timezone.now())
+
+    @admin.display(description=_("Started"), ordering="started_at")
+    def started_column(self, obj: Task) -> str:
+        return short_moment(obj.started_at, timezone.now())
 
     @admin.display(description=_("Progress"))
     def progress_display(self, obj: Task) -> str:
@@ -321,26 +301,7 @@ class TaskAdmin(BaseAdmin):
 
     @admin.display(description=_("Timeline"))
     def attempts_timeline(self, obj: Task) -> str:
-        entries = list(obj.attempt_log or [])
-        if not entries:
-            return str(_("No attempt has finished yet."))
-        rows = format_html_join(
-            "",
-            '<li class="dsq-attempt dsq-outcome-{}"><strong>#{} {}</strong> · {} → {} · {}{}</li>',
-            (
-                (
-                    str(entry.get("outcome", "")).replace(" ", "-"),
-                    entry.get("attempt", "?"),
-                    entry.get("outcome", ""),
-                    entry.get("started") or "—",
-                    entry.get("finished") or "—",
-                    entry.get("worker") or _("unknown worker"),
-                    pre(entry.get("error")) if entry.get("error") else "",
-                )
-                for entry in entries
-            ),
-        )
-        return format_html('<ol class="dsq-timeline">{}</ol>', rows)
+        return timeline(obj)
 
     # Pages.
     def get_urls(self) -> list[URLPattern]:
@@ -364,8 +325,8 @@ class TaskAdmin(BaseAdmin):
             query = request.GET.urlencode()
             context["dashboard"] = dashboard.context()
             context["apply_all"] = [
-                (self._apply_url(name, query), func.short_description)  # type: ignore[attr-defined]
-                for name, func in actions.ACTIONS.items()
+                (self._apply_url(name, query), actions.ALL_MATCHING_LABELS[name])
+                for name in actions.ACTIONS
                 if name in available
             ]
             context["dsq_date_hierarchy"] = hierarchy.date_hierarchy(context["cl"])
@@ -415,11 +376,11 @@ class TaskAdmin(BaseAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": _("Are you sure?"),
-            "action_label": func.short_description,  # type: ignore[attr-defined]
+            "action_label": actions.ALL_MATCHING_LABELS[action],
             "count": count,
             "more": more,
             "cap": actions.APPLY_ALL_CAP,
-            "filters": request.GET.urlencode(),
+            "filters": filters.describe(changelist),
             "changelist_url": changelist_url,
             "preview": list(queryset.order_by("-created")[:20]),
         }
@@ -477,6 +438,11 @@ class TaskAdmin(BaseAdmin):
                 obj.status in Task.FINISHED and self.has_requeue_permission(request)
             )
             extra_context["dsq_status_url"] = status_url(obj)
+            if not self._editable(request, obj):
+                # Nothing on the page can change: no save buttons (Delete stays where allowed).
+                extra_context["show_save"] = False
+                extra_context["show_save_and_continue"] = False
+                extra_context["show_save_and_add_another"] = False
             if obj.status == Task.QUEUED:
                 describe = task_descriptions()
                 extra_context["task_descriptions"] = {

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from django.contrib import admin
+from django.contrib.admin.utils import label_for_field
+from django.contrib.admin.views.main import ChangeList
 from django.db import connections, router
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from admin_ext.display import dotted
 from django_simple_queue import conf
 from django_simple_queue.models import Task
 
@@ -59,9 +63,30 @@ class TaskPathFilter(admin.SimpleListFilter):
         names = allowed | recent_values("task")
         if self.value():
             names.add(str(self.value()))
-        return [(name, name) for name in sorted(names)]
+        return [(name, dotted(name)) for name in sorted(names)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> QuerySet[Task]:
         if self.value():
             return queryset.filter(task=self.value())
         return queryset
+
+
+def describe(changelist: ChangeList) -> list[tuple[str, Any]]:
+    """The list's filters as the admin names them, e.g. ``[("Status", "Failed")]``."""
+    described: list[tuple[str, Any]] = []
+    for spec in changelist.filter_specs:
+        if not spec.used_parameters:
+            continue
+        for choice in spec.choices(changelist):
+            if choice["selected"]:
+                # A SafeString display (a dotted path) is already escaped; the template keeps it.
+                described.append((capfirst(str(spec.title)), choice["display"]))
+    if changelist.date_hierarchy:
+        field = changelist.date_hierarchy
+        parts = [changelist.params.get(f"{field}__{part}") for part in ("year", "month", "day")]
+        if parts[0]:
+            label = capfirst(str(label_for_field(field, Task)))
+            described.append((label, "-".join(str(p) for p in parts if p)))
+    if changelist.query:
+        described.append((str(_("Search")), changelist.query))
+    return described

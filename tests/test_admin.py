@@ -760,3 +760,61 @@ def test_a_task_claimed_while_its_delete_was_confirmed_is_kept(rf, admin_user):
         request, Task.objects.filter(pk__in=[queued.pk, claimed_meanwhile.pk])
     )
     assert list(Task.objects.values_list("pk", flat=True)) == [claimed_meanwhile.pk]
+
+
+# The task page and the list, as a person reads them.
+
+
+def test_a_finished_task_page_has_no_save_buttons_but_a_queued_one_does(admin_client):
+    finished = TaskFactory(completed=True)
+    html = admin_client.get(change_url(finished)).content.decode()
+    for name in ("_save", "_continue", "_addanother"):
+        assert f'name="{name}"' not in html
+    assert "deletelink" in html  # deleting a finished task is still offered
+    queued = TaskFactory(task="tests.tasks.add", args='{"a": 1}')
+    assert 'name="_save"' in admin_client.get(change_url(queued)).content.decode()
+
+
+def test_cancel_requested_reads_as_words_not_a_red_cross(admin_client):
+    html = admin_client.get(change_url(TaskFactory(completed=True))).content.decode()
+    assert "icon-no.svg" not in html
+    assert '<div class="readonly">No</div>' in html
+    running = TaskFactory(running=True, cancel_requested=True)
+    assert "its worker stops it" in admin_client.get(change_url(running)).content.decode()
+
+
+def test_a_failed_tasks_traceback_is_shown_once(admin_client):
+    error = "Traceback (most recent call last):\n  File x\nValueError: boom"
+    task = TaskFactory(
+        failed=True,
+        error=error,
+        attempt_log=[{"attempt": 1, "outcome": "failed", "worker": "h:1", "error": error}],
+    )
+    html = admin_client.get(change_url(task)).content.decode()
+    assert html.count("Traceback (most recent call last)") == 1
+    assert html.count("ValueError: boom") == 2  # the Error field and the timeline's one line
+
+
+def test_apply_to_all_matching_names_its_buttons_and_filters_as_the_admin_does(admin_client):
+    TaskFactory(failed=True, task="tests.tasks.echo")
+    html = admin_client.get(reverse(CHANGELIST), {"status__exact": "3"}).content.decode()
+    assert "Requeue a copy of all matching tasks" in html
+    assert "Cancel all matching tasks" in html
+    url = reverse("admin:django_simple_queue_task_apply_all", args=["requeue_tasks"])
+    html = admin_client.get(
+        url, {"status__exact": "3", "task": "tests.tasks.echo", "q": "<x>", "created__year": "2026"}
+    ).content.decode()
+    assert "Filter: <code>" not in html
+    assert "<strong>Status:</strong> Failed" in html
+    assert "<strong>Task:</strong> tests.<wbr>tasks.<wbr>echo" in html
+    assert "<strong>Search:</strong> &lt;x&gt;" in html
+    assert "<strong>Created:</strong> 2026" in html
+    assert "Requeue a copy of all matching tasks" in html
+
+
+def test_the_list_shows_short_times_and_progress_under_the_status(admin_client):
+    TaskFactory(running=True, progress=0.5, task="reports.monthly_sales.build")
+    html = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert "reports.<wbr>monthly_<wbr>sales.<wbr>build" in html
+    assert 'class="dsq-progress-line"' in html
+    assert "<time datetime=" in html

@@ -69,7 +69,7 @@ def page(staff_user: Any, live_server: Any, monkeypatch: pytest.MonkeyPatch) -> 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = browser.new_context(
-            viewport={"width": 1440, "height": 900}, base_url=live_server.url
+            viewport={"width": 1400, "height": 1000}, base_url=live_server.url
         )
         page = context.new_page()
         page.set_default_timeout(15_000)
@@ -214,3 +214,57 @@ def test_task_page_shows_results_timeline_and_requeues(page: Page) -> None:
     copy = Task.objects.get(requeued_from=task)
     assert page.url.endswith(f"/admin/django_simple_queue/task/{copy.pk}/change/")
     assert copy.status == Task.QUEUED
+
+
+LINE_BREAKS = """e => {
+    // The characters after which the rendered text of e moves to a new line.
+    const text = e.textContent, range = document.createRange(), node = [...e.childNodes];
+    const breaks = [];
+    let top = null, offset = 0;
+    for (const child of node) {
+        if (child.nodeType !== Node.TEXT_NODE) continue;
+        for (let i = 0; i < child.length; i++) {
+            range.setStart(child, i); range.setEnd(child, i + 1);
+            const rect = range.getBoundingClientRect();
+            if (top !== null && rect.top > top + 2) breaks.push(text[offset + i - 1]);
+            top = rect.top;
+        }
+        offset += child.length;
+    }
+    return breaks;
+}"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_list_fits_at_1400_px_and_paths_wrap_between_words(page: Page) -> None:
+    path = "sample_site.quarterly_reporting.generate_quarterly_revenue_report_for_region"
+    now = timezone.now()
+    for _ in range(3):
+        TaskFactory(completed=True, task=path, started_at=now, finished_at=now)
+    TaskFactory(running=True, progress=0.3, started_at=now)
+    page.goto("/admin/django_simple_queue/task/")
+    results = page.locator(".results")
+    assert results.evaluate("e => e.scrollWidth <= e.clientWidth"), "the table scrolls sideways"
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    for header in ("Created", "Started", "Duration"):
+        box = page.locator("#result_list thead th", has_text=header).bounding_box()
+        assert box and box["x"] + box["width"] <= width, header
+    cell = page.locator("#result_list td.field-task_column").first
+    sidebar = page.locator("#changelist-filter a", has_text="generate_quarterly").first
+    for element in (cell, sidebar):
+        breaks = element.evaluate(LINE_BREAKS)
+        assert breaks, "the path is long enough to wrap"
+        assert set(breaks) <= {".", "_"}, breaks
+    screenshot(page, "admin-list.png", full_page=False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_finished_task_page_is_read_only_with_real_buttons(page: Page) -> None:
+    task = TaskFactory(failed=True, task="tests.tasks.echo", error="Traceback\nValueError: x")
+    page.goto(f"/admin/django_simple_queue/task/{task.pk}/change/")
+    expect(page.locator("input[name=_save]")).to_have_count(0)
+    requeue = page.locator("#dsq-requeue")
+    badge = page.locator(".dsq-badge").first
+    requeue_box, badge_box = requeue.bounding_box(), badge.bounding_box()
+    assert requeue_box and badge_box
+    assert requeue_box["height"] >= 2 * badge_box["height"]  # a button, not a status label

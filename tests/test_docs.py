@@ -142,6 +142,16 @@ def test_the_docs_exist_and_are_linked_from_readme_and_index():
             assert f"(docs/{name})" in readme, name
 
 
+def test_readme_set_up_has_what_a_new_project_needs_and_the_quickstarts_sqlite_options():
+    readme = (ROOT / "README.md").read_text()
+    set_up = readme[readme.index("## Set up") : readme.index("## Usage")]
+    assert 'pip install "django-simple-queue[admin]"' in set_up
+    assert "createsuperuser" in set_up
+    options = re.compile(r'"OPTIONS": \{[^}]*\}')
+    quickstart = (DOCS / "quickstart.md").read_text()
+    assert options.findall(set_up) == options.findall(quickstart) != []
+
+
 # -- links ---------------------------------------------------------------------------------
 
 
