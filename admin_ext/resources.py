@@ -12,7 +12,9 @@ from django_simple_queue import conf, enqueue
 from django_simple_queue.models import Task
 from django_simple_queue.output import error_summary
 
-# What makes a spreadsheet read a cell as a formula (OWASP "CSV injection").
+# What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"). import-export's own
+# IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT (4.4) only deletes a leading "=", which loses data and
+# leaves "+", "-", "@", tab and CR, and turns every cell into text, numbers too.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
