@@ -116,6 +116,8 @@ class TaskAdmin(BaseAdmin):
         import_export_change_list_template = (
             "admin/django_simple_queue/task/change_list_import_export.html"
         )
+        # Each invalid row's errors in the table, and why nothing was queued.
+        import_template_name = "admin/django_simple_queue/task/import.html"
 
     class Media:
         css = {"all": ("django_simple_queue/admin/admin.css",)}

@@ -188,6 +188,14 @@ class EnqueueForm(TaskArgsMixin):
             self.instance = self.built
 
 
+class ImportedTaskForm(EnqueueForm):
+    """A row of a CSV import: the enqueue form, refusing the marks an export left for hidden
+    values (a task would otherwise run with ``•••`` as its password)."""
+
+    def clean_args(self) -> dict[str, Any]:
+        return restore_redacted(parse_args(self.cleaned_data.get("args")), {})
+
+
 class QueuedTaskForm(TaskArgsMixin):
     """Edit a queued task's arguments and scheduling, with the enqueue form's checks."""
 

@@ -7,15 +7,26 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from import_export import fields, resources, widgets
 
-from admin_ext.forms import EnqueueForm
-from django_simple_queue import enqueue
+from admin_ext.forms import ImportedTaskForm
+from django_simple_queue import conf, enqueue
 from django_simple_queue.models import Task
+from django_simple_queue.output import error_summary
+
+# What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"). import-export's own
+# IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT (4.4) only deletes a leading "=", which loses data and
+# leaves "+", "-", "@", tab and CR, and turns every cell into text, numbers too.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def error_summary(error: str | None) -> str:
-    """The last non-empty line of a traceback: the exception and its message."""
-    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
-    return lines[-1][:500] if lines else ""
+def defuse(text: str) -> str:
+    """``text`` as a cell a spreadsheet shows as text: a leading ``'`` where it would start a
+    formula. A text already made of ``'`` and such a start gets one more, so ``restore`` is exact."""
+    return "'" + text if text.lstrip("'").startswith(FORMULA_START) else text
+
+
+def restore(text: str) -> str:
+    """The value ``defuse`` was given: one leading ``'`` less, only where ``defuse`` added one."""
+    return text[1:] if text.startswith("'") and defuse(text[1:]) == text else text
 
 
 class Timestamp(widgets.Widget):
@@ -26,14 +37,14 @@ class Timestamp(widgets.Widget):
 
 
 class TaskResource(resources.ModelResource):
-    """Task history for export: one row per task, arguments redacted."""
+    """Task history for export: one row per task, arguments redacted, text cells defused."""
 
     status = fields.Field(attribute="status", column_name="status")
-    args = fields.Field(attribute="args", column_name="arguments")
+    args = fields.Field(attribute="args", column_name="args")
     created = fields.Field(attribute="created", column_name="created", widget=Timestamp())
     started = fields.Field(attribute="started_at", column_name="started", widget=Timestamp())
     finished = fields.Field(attribute="finished_at", column_name="finished", widget=Timestamp())
-    duration = fields.Field(column_name="duration_seconds")
+    duration = fields.Field(column_name="duration_seconds", widget=widgets.FloatWidget())
     worker = fields.Field(attribute="worker_id", column_name="worker")
     error = fields.Field(attribute="error", column_name="error_summary")
 
@@ -43,9 +54,12 @@ class TaskResource(resources.ModelResource):
             "id",
             "task",
             "queue",
+            "priority",
             "status",
             "args",
             "attempts",
+            "max_attempts",
+            "timeout",
             "created",
             "started",
             "finished",
@@ -54,6 +68,13 @@ class TaskResource(resources.ModelResource):
             "error",
         )
         export_order = fields
+
+    def export_field(self, field: fields.Field, instance: Task, **kwargs: Any) -> Any:
+        value = super().export_field(field, instance, **kwargs)
+        numeric = isinstance(field.widget, widgets.NumberWidget)
+        if isinstance(value, str) and not numeric and conf.get("ESCAPE_FORMULAE"):
+            return defuse(value)
+        return value
 
     def dehydrate_status(self, task: Task) -> str:
         return str(task.get_status_display())
@@ -73,7 +94,7 @@ class TaskResource(resources.ModelResource):
 class TaskImportResource(resources.ModelResource):
     """Bulk enqueue: rows of ``task`` and ``args`` (optionally queue, priority, max_attempts,
     timeout), each validated like the enqueue form; nothing is queued until the preview is
-    confirmed."""
+    confirmed. The columns are the export's, so an exported file imports back."""
 
     class Meta:
         model = Task
@@ -89,6 +110,13 @@ class TaskImportResource(resources.ModelResource):
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
         user = kwargs.get("user")
         self.username = user.get_username() if user is not None else ""
+
+    def before_import_row(self, row: dict[str, Any], **kwargs: Any) -> None:
+        # Undo what the export did to the cells (the ' before a formula start).
+        if conf.get("ESCAPE_FORMULAE"):
+            for column, value in row.items():
+                if isinstance(value, str):
+                    row[column] = restore(value)
 
     def get_instance(self, instance_loader: Any, row: Any) -> None:
         # Every row is a new task: an import never changes existing ones.
@@ -108,7 +136,7 @@ class TaskImportResource(resources.ModelResource):
             "max_attempts": instance.max_attempts or "",
             "timeout": instance.timeout or "",
         }
-        form = EnqueueForm(data=data)
+        form = ImportedTaskForm(data=data)
         if not form.is_valid():
             raise ValidationError(
                 {

@@ -9,6 +9,7 @@
 | E005 | ``STATUS_VIEW`` is not a known rule or an importable callable |
 | E006 | ``REDACT_KEYS`` is not a collection of argument names |
 | E008 | ``DATABASE`` is not an alias of ``DATABASES`` |
+| E009 | a yes/no setting (``STATUS_FULL_ERRORS``, ``ESCAPE_FORMULAE``) is not True or False |
 | W001 | ``ALLOWED_TASKS`` is not set |
 | W002 | an ``ALLOWED_TASKS`` entry does not import to a callable |
 | W003 | the admin is installed without ``import_export`` |
@@ -45,6 +46,7 @@ NUMBERS = {
     "POLL_INTERVAL": (False, False),
     "SHUTDOWN_GRACE": (False, True),
 }
+FLAGS = ("STATUS_FULL_ERRORS", "ESCAPE_FORMULAE")
 STATUS_RULES = ("public", "authenticated", "staff")
 # Heartbeats a worker may miss (a slow query, a short network stall) before its tasks are taken.
 MIN_HEARTBEATS = 3
@@ -195,6 +197,17 @@ def _check_redact_keys() -> list[CheckMessage]:
     ]
 
 
+def _check_flags() -> list[CheckMessage]:
+    return [
+        Error(
+            f"{_name(key)} must be True or False, not {conf.get(key)!r}.",
+            id="django_simple_queue.E009",
+        )
+        for key in FLAGS
+        if not isinstance(conf.get(key), bool)
+    ]
+
+
 def _check_database() -> list[CheckMessage]:
     alias = conf.get("DATABASE")
     if alias in settings.DATABASES:
@@ -252,6 +265,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     errors += _check_numbers()
     errors += _check_status_view()
     errors += _check_redact_keys()
+    errors += _check_flags()
     errors += _check_database()
     errors += _check_unknown_settings()
     errors += _check_sqlite()

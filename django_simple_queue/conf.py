@@ -32,6 +32,11 @@ DEFAULTS: dict[str, Any] = {
     # "public" (anyone with the id, as the original), "staff", "authenticated", or a dotted
     # path to a callable ``(request, task) -> bool``.
     "STATUS_VIEW": "public",
+    # True: a failed task's whole error (the traceback) on the status page for every visitor, as
+    # 0.1.x showed it; False: its last line, and the whole error for staff only.
+    "STATUS_FULL_ERRORS": False,
+    # A leading ' before cells of CSV and spreadsheet exports that would start a formula.
+    "ESCAPE_FORMULAE": True,
     "REDACT_KEYS": frozenset({"password", "secret", "token", "api_key", "apikey", "authorization"}),
     # The database alias that routers.QueueRouter sends the queue's tables to.
     "DATABASE": "default",

@@ -1,4 +1,5 @@
-"""Keeping a task's output, log and error within MAX_OUTPUT_SIZE, with a visible marker where cut."""
+"""Keeping a task's output, log and error within MAX_OUTPUT_SIZE, with a visible marker where cut;
+the short form of an error."""
 
 from __future__ import annotations
 
@@ -25,3 +26,9 @@ def capped(text: str, written: int, limit: int) -> str | None:
     if written + len(text.encode()) > limit:
         return truncate(text, max(limit - written, 0), whole=limit)
     return text
+
+
+def error_summary(error: str | None) -> str:
+    """The last non-empty line of a traceback: the exception and its message."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    return lines[-1][:500] if lines else ""

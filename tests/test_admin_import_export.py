@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -26,9 +27,12 @@ HEADER = [
     "id",
     "task",
     "queue",
+    "priority",
     "status",
-    "arguments",
+    "args",
     "attempts",
+    "max_attempts",
+    "timeout",
     "created",
     "started",
     "finished",
@@ -57,9 +61,9 @@ def test_resource_exports_history_with_redacted_args():
     row = dict(zip(dataset.headers, dataset[0], strict=True))
     assert row["id"] == str(task.pk)
     assert row["status"] == "Failed"
-    assert "s3cret" not in row["arguments"] and json.loads(row["arguments"])["n"] == 1
+    assert "s3cret" not in row["args"] and json.loads(row["args"])["n"] == 1
     # As written, not as \u escapes: what a spreadsheet shows.
-    assert '"token": "•••"' in row["arguments"] and '"name": "José ☃"' in row["arguments"]
+    assert '"token": "•••"' in row["args"] and '"name": "José ☃"' in row["args"]
     # Every timestamp column alike: ISO 8601, to the microsecond, with the time zone.
     assert row["created"] == task.created.isoformat()
     assert row["started"] == start.isoformat() and "+00:00" in row["started"]
@@ -196,3 +200,70 @@ def test_import_without_allowed_tasks_queues_nothing(admin_client, settings, all
     assert "DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS" in response.content.decode()
     assert response.context.get("confirm_form") is None
     assert not Task.objects.exists()
+
+
+def export_csv(client) -> bytes:
+    response = client.post(
+        reverse(EXPORT),
+        {"format": "0", "resource": "0", **{f"taskresource_{f}": "on" for f in HEADER}},
+    )
+    assert response.status_code == 200, response.content[:500]
+    return response.content
+
+
+def confirm_import(client, response) -> None:
+    form = response.context["confirm_form"]
+    assert form is not None, response.content.decode()[-2000:]
+    data = {name: form.initial[name] for name in form.fields if name in form.initial}
+    assert client.post(reverse(PROCESS_IMPORT), data, follow=True).status_code == 200
+
+
+def as_queued(task: Task) -> tuple:
+    """What an import sets of a task: path, arguments and scheduling."""
+    args = json.dumps(json.loads(task.args), sort_keys=True)
+    return (task.task, args, task.queue, task.priority, task.max_attempts, task.timeout)
+
+
+def test_an_exported_file_imports_back_as_the_same_tasks(admin_client):
+    TaskFactory(task="tests.tasks.add", args=json.dumps({"a": 1, "b": -2}), completed=True)
+    TaskFactory(
+        task="tests.tasks.echo",
+        args=json.dumps({"x": "=1+1"}),
+        queue="-urgent",  # a cell the export defuses and the import restores
+        priority=-3,
+        max_attempts=4,
+        timeout=60,
+        failed=True,
+    )
+    before = {t.pk: as_queued(t) for t in Task.objects.all()}
+    content = export_csv(admin_client)
+    assert {row["queue"] for row in rows_of(content)} == {"default", "'-urgent"}
+    response = upload(admin_client, content.decode("utf-8-sig"))
+    assert response.status_code == 200
+    confirm_import(admin_client, response)
+    copies = Task.objects.exclude(pk__in=before)
+    assert sorted(as_queued(t) for t in copies) == sorted(before.values())
+    assert {t.status for t in copies} == {Task.QUEUED}
+
+
+def test_a_bad_row_shows_its_error_in_the_table_and_why_nothing_is_queued(admin_client):
+    text = 'task,args\ntests.tasks.add,"{""a"": 1}"\ntests.tasks.add,"{""zz"": 1}"\n'
+    response = upload(admin_client, text)
+    assert response.status_code == 200
+    html = response.content.decode().replace("&#x27;", "'")
+    cell = re.search(r'<td class="dsq-row-errors">(.*?)</td>', html, re.S)
+    assert cell is not None, html[-3000:]
+    assert "unexpected argument" in cell.group(1) or "missing required argument" in cell.group(1)
+    assert "validation-error-container" not in html  # the hover-only box is gone
+    assert "Nothing was queued" in html and "1 row is not valid" in html
+    assert response.context.get("confirm_form") is None
+    assert not Task.objects.exists()
+
+
+def test_an_export_with_hidden_values_is_refused_on_import(admin_client):
+    TaskFactory(task="tests.tasks.echo", args=json.dumps({"x": 1, "token": "s3cret"}))
+    response = upload(admin_client, export_csv(admin_client).decode("utf-8-sig"))
+    html = response.content.decode().replace("&#x27;", "'")
+    assert "'token' is •••, the mark of a hidden value" in html
+    assert response.context.get("confirm_form") is None
+    assert Task.objects.count() == 1

@@ -40,6 +40,18 @@ def test_stale_after_must_cover_several_heartbeats(settings):
     assert "django_simple_queue.E004" in ids(check_settings())
 
 
+def test_yes_no_settings_must_be_booleans(settings):
+    settings.DJANGO_SIMPLE_QUEUE_STATUS_FULL_ERRORS = "yes"
+    settings.DJANGO_SIMPLE_QUEUE_ESCAPE_FORMULAE = 0
+    messages = [m for m in check_settings() if m.id == "django_simple_queue.E009"]
+    text = " ".join(m.msg for m in messages)
+    assert len(messages) == 2
+    assert "STATUS_FULL_ERRORS" in text and "ESCAPE_FORMULAE" in text
+    settings.DJANGO_SIMPLE_QUEUE_STATUS_FULL_ERRORS = True
+    settings.DJANGO_SIMPLE_QUEUE_ESCAPE_FORMULAE = False
+    assert "django_simple_queue.E009" not in ids(check_settings())
+
+
 def test_redact_keys_must_be_names(settings):
     settings.DJANGO_SIMPLE_QUEUE_REDACT_KEYS = "password"
     assert "django_simple_queue.E006" in ids(check_settings())

@@ -132,6 +132,7 @@ def test_the_docs_exist_and_are_linked_from_readme_and_index():
     names = {
         "index.md", "quickstart.md", "tasks.md", "tasks-api.md", "worker.md", "admin.md",
         "status-page.md", "signals.md", "settings.md", "deployment.md", "upgrading.md",
+        "security.md",
     }  # fmt: skip
     assert names <= {page.name for page in PAGES}
     readme = (ROOT / "README.md").read_text()

@@ -98,3 +98,60 @@ def only_queue_public(request, task):
 def test_post_is_not_allowed(client):
     task = TaskFactory()
     assert client.post(URL + f"?task_id={task.id}").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "Missing task_id parameter."),
+        ("&task_id=", "Missing task_id parameter."),
+        ("&task_id=nope", "Invalid task_id format."),
+        ("&task_id=00000000-0000-0000-0000-000000000000", "Task not found."),
+    ],
+)
+def test_json_errors_are_json_with_the_same_messages(client, query, message):
+    response = client.get(URL + "?type=json" + query)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": message}
+
+
+def test_json_keeps_the_originals_formats_and_adds_iso_dates_and_an_arguments_object(client):
+    task = TaskFactory(completed=True, args=json.dumps({"a": 1, "token": "t0p"}))
+    task.refresh_from_db()
+    data = client.get(URL, {"task_id": str(task.id), "type": "json"}).json()
+    # The original's keys, as its clients parse them.
+    assert data["created"] == str(task.created) and data["modified"] == str(task.modified)
+    assert " " in data["created"]  # str(datetime), not ISO 8601's "T"
+    assert isinstance(data["args"], str) and json.loads(data["args"]) == {"a": 1, "token": "•••"}
+    # Ours: ISO 8601, and the arguments as an object beside the text.
+    assert data["started_at"] == task.started_at.isoformat()
+    assert data["finished_at"] == task.finished_at.isoformat()
+    assert data["arguments"] == {"a": 1, "token": "•••"}
+
+
+TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "/srv/app/secret_module.py", line 12, in run\n'
+    "    connect(dsn)\n"
+    "ValueError: boom\n"
+)
+
+
+def test_visitors_see_the_last_line_of_an_error_and_staff_all_of_it(client, admin_client):
+    task = TaskFactory(failed=True, error=TRACEBACK)
+    query = {"task_id": str(task.id)}
+    assert client.get(URL, {**query, "type": "json"}).json()["error"] == "ValueError: boom"
+    page = client.get(URL, query).content.decode()
+    assert "ValueError: boom" in page and "/srv/app" not in page
+    assert "staff see the whole traceback" in page
+    assert admin_client.get(URL, {**query, "type": "json"}).json()["error"] == TRACEBACK
+    page = admin_client.get(URL, query).content.decode()
+    assert "/srv/app/secret_module.py" in page and "staff see the whole" not in page
+
+
+def test_status_full_errors_shows_the_whole_error_to_everyone(client, settings):
+    settings.DJANGO_SIMPLE_QUEUE_STATUS_FULL_ERRORS = True
+    task = TaskFactory(failed=True, error=TRACEBACK)
+    assert client.get(URL, {"task_id": task.id, "type": "json"}).json()["error"] == TRACEBACK
+    assert "/srv/app/secret_module.py" in client.get(URL, {"task_id": task.id}).content.decode()
