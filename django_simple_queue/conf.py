@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "REDACT_KEYS": frozenset({"password", "secret", "token", "api_key", "apikey", "authorization"}),
     # The database alias that routers.QueueRouter sends the queue's tables to.
     "DATABASE": "default",
+    # Recurring tasks declared in code: {"name": {"task": …, "cron": … or "interval": …, …}}.
+    "SCHEDULES": {},
 }
 
 REDACTED = "•••"

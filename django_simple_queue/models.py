@@ -1,6 +1,8 @@
-"""The Task row: what to run, with which arguments, and what happened when it ran.
+"""The Task row: what to run, with which arguments, and what happened when it ran; and the
+Schedule row, which enqueues tasks on a cron expression or an interval.
 
-State changes (claim, finish, retry, cancel, rescue …) live in ``lifecycle.py``.
+State changes of tasks (claim, finish, retry, cancel, rescue …) live in ``lifecycle.py``; those of
+schedules (a tick enqueued, run now, settings synced) in ``scheduler.py``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.lookups import Exact, In
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from django_simple_queue import callables, conf, db
+from django_simple_queue import callables, conf, db, schedules
 from django_simple_queue.exceptions import InvalidTaskArguments, InvalidTaskPath
 
 
@@ -110,6 +113,18 @@ class Task(models.Model):
         related_name="requeues",
     )
 
+    # The schedule that enqueued it, and for which of its ticks: one task per tick.
+    schedule = models.ForeignKey(
+        "Schedule",
+        verbose_name=_("Schedule"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+        db_index=False,  # the unique constraint's index leads with it
+    )
+    scheduled_for = models.DateTimeField(_("Scheduled for"), null=True, blank=True)
+
     # Execution, written by the worker.
     started_at = models.DateTimeField(_("Started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("Finished"), null=True, blank=True)
@@ -150,6 +165,12 @@ class Task(models.Model):
             models.Index(fields=["status", "-created"], name="dsq_task_status_idx"),
             models.Index(fields=["-created"], name="dsq_task_created_idx"),
             models.Index(fields=["finished_at"], name="dsq_task_finished_idx"),
+        ]
+        constraints = [
+            # The database itself refuses a second task for one tick of a schedule.
+            models.UniqueConstraint(
+                fields=["schedule", "scheduled_for"], name="dsq_task_one_per_tick"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -242,6 +263,106 @@ class Task(models.Model):
 
 
 Task.FIELD_NAMES = tuple(field.attname for field in Task._meta.concrete_fields)
+
+
+class ScheduleQuerySet(models.QuerySet["Schedule"]):
+    def enabled(self) -> ScheduleQuerySet:
+        return self.filter(enabled=True)
+
+    def due(self, now: Any) -> ScheduleQuerySet:
+        """Enabled schedules whose next run has come, the most overdue first."""
+        return self.enabled().filter(next_run_at__lte=now).order_by("next_run_at")
+
+
+class Schedule(models.Model):
+    """A recurring enqueue of one task: on a cron expression or every ``interval`` seconds."""
+
+    SETTINGS = "settings"
+    ADMIN = "admin"
+    SOURCE_CHOICES = ((SETTINGS, _("Settings")), (ADMIN, _("Admin")))
+    MISFIRE_CHOICES = (
+        (schedules.LATEST, _("Enqueue the latest missed run")),
+        (schedules.SKIP, _("Skip missed runs")),
+        (schedules.ALL, format_lazy(_("Enqueue every missed run (up to {})"), schedules.CATCH_UP_CAP)),
+    )
+
+    name = models.CharField(_("Name"), max_length=100, unique=True)
+    task = models.CharField(
+        _("Task"), max_length=127, help_text=_("Dotted path of the function to enqueue.")
+    )
+    args = models.TextField(
+        _("Arguments"),
+        blank=True,
+        default="{}",
+        help_text=_("A JSON object of keyword arguments, checked like a task's."),
+    )
+    cron = models.CharField(
+        _("Cron"),
+        max_length=100,
+        blank=True,
+        default="",
+        help_text=_("minute hour day-of-month month day-of-week, e.g. 30 3 * * *"),
+    )
+    interval = models.PositiveIntegerField(
+        _("Interval"), null=True, blank=True, help_text=_("Seconds between runs, instead of cron.")
+    )
+    timezone = models.CharField(
+        _("Timezone"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("IANA name such as Europe/Berlin; empty uses TIME_ZONE."),
+    )
+    enabled = models.BooleanField(_("Enabled"), default=True)
+    queue = models.CharField(_("Queue"), max_length=64, default="default")
+    priority = models.IntegerField(_("Priority"), default=0, help_text=_("Higher runs first."))
+    max_attempts = models.PositiveIntegerField(
+        _("Max attempts"),
+        null=True,
+        blank=True,
+        help_text=_("Empty uses DJANGO_SIMPLE_QUEUE_MAX_ATTEMPTS."),
+    )
+    timeout = models.PositiveIntegerField(
+        _("Timeout"),
+        null=True,
+        blank=True,
+        help_text=_("Seconds; empty uses DJANGO_SIMPLE_QUEUE_TASK_TIMEOUT."),
+    )
+    misfire = models.CharField(
+        _("After downtime"), max_length=10, choices=MISFIRE_CHOICES, default=schedules.LATEST
+    )
+    next_run_at = models.DateTimeField(_("Next run"), null=True, blank=True)
+    last_run_at = models.DateTimeField(_("Last run"), null=True, blank=True)
+    last_error = models.TextField(
+        _("Last error"),
+        blank=True,
+        default="",
+        help_text=_("Why the last run could not enqueue its task; empty when it could."),
+    )
+    source = models.CharField(
+        _("Declared in"), max_length=10, choices=SOURCE_CHOICES, default=ADMIN, editable=False
+    )
+    created = models.DateTimeField(_("Created"), auto_now_add=True)
+    modified = models.DateTimeField(_("Modified"), auto_now=True)
+
+    objects = ScheduleQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("Schedule")
+        verbose_name_plural = _("Schedules")
+        ordering = ("name",)
+        indexes = [models.Index(fields=["next_run_at"], name="dsq_schedule_next_run_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def timing(self) -> schedules.Timing:
+        return schedules.Timing(cron=self.cron, interval=self.interval, timezone=self.timezone)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return callables.load_args(self.args)
 
 
 class _BytewiseMixin:

@@ -26,6 +26,7 @@ from django_simple_queue.worker.children import Children, StopReason, wait
 from django_simple_queue.worker.dispatcher import Dispatcher, Stop
 from django_simple_queue.worker.outage import Outage, connection_usable
 from django_simple_queue.worker.recorder import Recorder
+from django_simple_queue.worker.scheduling import Scheduling
 
 logger = logging.getLogger("django_simple_queue")
 
@@ -48,6 +49,7 @@ class Worker:
         burst: bool = False,
         poll_interval: float | None = None,
         name: str | None = None,
+        schedules: bool = True,
         say: Callable[[str], None] | None = None,
     ) -> None:
         self.queues = list(queues or [])
@@ -84,6 +86,8 @@ class Worker:
         )
         # No rescue of peers' claims before this (monotonic): see _reconnect.
         self.rescue_after = 0.0
+        # A burst worker drains the queue and exits: it does not add to it.
+        self.scheduling = Scheduling(self.say) if schedules and not burst else None
 
     # -- start, stop, exit -------------------------------------------------------------------
 
@@ -215,7 +219,9 @@ class Worker:
         next_beat = self.last["heartbeat"] + self.heartbeat_interval
         # Nor through a SIGKILL that is due after a SIGTERM.
         kills = [child.kill_at for child in self.children if child.kill_at is not None]
-        wake = min(next_beat, self.recorder.due(), *kills) - time.monotonic()
+        # Nor through a schedule's run.
+        runs = [self.scheduling.at] if self.scheduling and self.stop.since is None else []
+        wake = min(next_beat, self.recorder.due(), *kills, *runs) - time.monotonic()
         ready = wait(self._waitables(), max(min(timeout, wake), 0.0))
         for child in list(self.children):
             if child.conn in ready or child.process.sentinel in ready or (batching and child.busy):
@@ -281,6 +287,8 @@ class Worker:
     # -- running tasks: stops, cancels, heartbeats -------------------------------------------
 
     def _periodic(self, now: float) -> None:
+        if self.scheduling and self.stop.since is None and now >= self.scheduling.at:
+            self.scheduling.run()
         if now - self.last["flush"] >= FLUSH_INTERVAL:
             self.last["flush"] = now
             self.recorder.flush_all(child.task for child in self.children if child.task is not None)

@@ -79,7 +79,17 @@ class Command(BaseCommand):
             metavar="N",
             help="Exit after finishing this many tasks.",
         )
-        parser.add_argument("--burst", action="store_true", help="Exit when the queue is empty.")
+        parser.add_argument(
+            "--burst",
+            action="store_true",
+            help="Exit when the queue is empty (a burst worker does not run schedules).",
+        )
+        parser.add_argument(
+            "--no-scheduler",
+            action="store_false",
+            dest="schedules",
+            help="Do not enqueue the tasks of schedules (other workers do).",
+        )
         parser.add_argument(
             "--name",
             default=None,
@@ -119,6 +129,7 @@ class Command(BaseCommand):
             burst=options["burst"],
             poll_interval=options["poll_interval"],
             name=options["name"],
+            schedules=options["schedules"],
             say=None if quiet else say,
         )
         worker.run()
