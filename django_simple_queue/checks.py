@@ -10,6 +10,7 @@
 | E006 | ``REDACT_KEYS`` is not a collection of argument names |
 | E008 | ``DATABASE`` is not an alias of ``DATABASES`` |
 | E009 | a yes/no setting (``STATUS_FULL_ERRORS``, ``ESCAPE_FORMULAE``) is not True or False |
+| E010 | a schedule in ``SCHEDULES`` cannot run (its timing, task or arguments) |
 | W001 | ``ALLOWED_TASKS`` is not set |
 | W002 | an ``ALLOWED_TASKS`` entry does not import to a callable |
 | W003 | the admin is installed without ``import_export`` |
@@ -208,6 +209,23 @@ def _check_flags() -> list[CheckMessage]:
     ]
 
 
+def _check_schedules() -> list[CheckMessage]:
+    from django_simple_queue import scheduler, schedules
+
+    try:
+        problems = scheduler.declaration_errors()
+    except schedules.InvalidSchedule as exc:
+        problems = [str(exc)]
+    return [
+        Error(
+            problem,
+            hint="Fix it in DJANGO_SIMPLE_QUEUE_SCHEDULES (docs/schedules.md).",
+            id="django_simple_queue.E010",
+        )
+        for problem in problems
+    ]
+
+
 def _check_database() -> list[CheckMessage]:
     alias = conf.get("DATABASE")
     if alias in settings.DATABASES:
@@ -267,6 +285,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     errors += _check_redact_keys()
     errors += _check_flags()
     errors += _check_database()
+    errors += _check_schedules()
     errors += _check_unknown_settings()
     errors += _check_sqlite()
     if apps.is_installed("django.contrib.admin") and not apps.is_installed("import_export"):

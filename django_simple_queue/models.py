@@ -283,7 +283,10 @@ class Schedule(models.Model):
     MISFIRE_CHOICES = (
         (schedules.LATEST, _("Enqueue the latest missed run")),
         (schedules.SKIP, _("Skip missed runs")),
-        (schedules.ALL, format_lazy(_("Enqueue every missed run (up to {})"), schedules.CATCH_UP_CAP)),
+        (
+            schedules.ALL,
+            format_lazy(_("Enqueue every missed run (up to {})"), schedules.CATCH_UP_CAP),
+        ),
     )
 
     name = models.CharField(_("Name"), max_length=100, unique=True)

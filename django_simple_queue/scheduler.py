@@ -21,7 +21,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Min, QuerySet
 
 from django_simple_queue import callables, conf, db, enqueue, schedules
-from django_simple_queue.exceptions import InvalidTaskArguments, InvalidTaskPath, TaskNotAllowedError
+from django_simple_queue.exceptions import (
+    InvalidTaskArguments,
+    InvalidTaskPath,
+    TaskNotAllowedError,
+)
 from django_simple_queue.models import Schedule, Task
 
 logger = logging.getLogger("django_simple_queue")
@@ -221,7 +225,9 @@ def from_declaration(name: str, spec: Mapping[str, Any]) -> Schedule:
         )
     values = {key: spec[key] for key in DECLARED_FIELDS if key in spec}
     values["args"] = callables.dump_args(spec.get("args", {}))
-    return Schedule(name=name, source=Schedule.SETTINGS, enabled=spec.get("enabled", True), **values)
+    return Schedule(
+        name=name, source=Schedule.SETTINGS, enabled=spec.get("enabled", True), **values
+    )
 
 
 def sync(now: datetime | None = None) -> Synced:

@@ -52,7 +52,9 @@ class Timing:
                 "not both and not neither."
             )
         if self.interval is not None and (
-            isinstance(self.interval, bool) or not isinstance(self.interval, int) or self.interval < 1
+            isinstance(self.interval, bool)
+            or not isinstance(self.interval, int)
+            or self.interval < 1
         ):
             raise InvalidSchedule(
                 f"The interval must be a whole number of seconds, at least 1, not {self.interval!r}."
@@ -67,7 +69,9 @@ class Timing:
             try:
                 CronSim(self.cron, datetime.now(UTC))
             except CronSimError as exc:
-                raise InvalidSchedule(f"'{self.cron}' is not a valid cron expression: {exc}.") from exc
+                raise InvalidSchedule(
+                    f"'{self.cron}' is not a valid cron expression: {exc}."
+                ) from exc
         self.zone()
 
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -98,7 +102,7 @@ class Timing:
 
     def ticks_until(self, first: datetime, now: datetime, limit: int) -> tuple[list[datetime], int]:
         """The latest ``limit`` ticks from ``first`` (itself a tick) up to ``now``, oldest first,
-        and how many ticks there are in that span in all."""
+        and how many ticks there are in that span (``limit + 1`` standing for "more")."""
         if first > now:
             return [], 0
         if self.interval is not None:
@@ -106,15 +110,30 @@ class Timing:
             total = int((now - first) / step) + 1
             skipped = max(total - limit, 0)
             return [first + step * n for n in range(skipped, total)], total
-        # Walk back from now: after a long downtime, forward from ``first`` could be a year of
-        # minutes. One tick more than the limit says whether there were more.
-        latest: list[datetime] = []
-        for tick in self._cron(now + _JUST_AFTER, reverse=True):
-            tick = tick.astimezone(UTC)
-            if tick < first or len(latest) > limit:
+        ticks = self._walk(first, now, limit + 1)
+        if len(ticks) <= limit:
+            return ticks, len(ticks)
+        # A long downtime: walking on from ``first`` could be a year of minutes. Walk back from
+        # now to find where the latest ``limit`` ticks begin, then forward from there, as only the
+        # forward walk follows cron's rules for the hours that daylight saving skips or repeats.
+        begin = first
+        for count, tick in enumerate(self._cron(now + _JUST_AFTER, reverse=True), start=1):
+            if tick.astimezone(UTC) < first:
                 break
-            latest.append(tick)
-        return latest[:limit][::-1], len(latest)
+            begin = tick.astimezone(UTC)
+            if count == limit:
+                break
+        return self._walk(begin, now, None)[-limit:], limit + 1
+
+    def _walk(self, start: datetime, now: datetime, most: int | None) -> list[datetime]:
+        """The cron ticks from ``start`` (included if it is one) up to ``now``, at most ``most``."""
+        ticks: list[datetime] = []
+        for tick in self._cron(start - _JUST_AFTER):
+            tick = tick.astimezone(UTC)
+            if tick > now or (most is not None and len(ticks) == most):
+                break
+            ticks.append(tick)
+        return ticks
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import json
 import factory
 from django.utils import timezone
 
-from django_simple_queue.models import Task
+from django_simple_queue.models import Schedule, Task
 
 
 class TaskFactory(factory.django.DjangoModelFactory):
@@ -45,3 +45,16 @@ class TaskFactory(factory.django.DjangoModelFactory):
         cancelled = factory.Trait(
             status=Task.CANCELLED, finished_at=factory.LazyFunction(timezone.now)
         )
+
+
+class ScheduleFactory(factory.django.DjangoModelFactory):
+    """An enabled schedule of tests.tasks.add every minute, due now."""
+
+    class Meta:
+        model = Schedule
+
+    name = factory.Sequence(lambda n: f"schedule-{n}")
+    task = "tests.tasks.add"
+    args = factory.LazyFunction(lambda: json.dumps({"a": 1, "b": 2}))
+    interval = 60
+    next_run_at = factory.LazyFunction(timezone.now)

@@ -8,6 +8,7 @@ open the test database.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -137,6 +138,8 @@ DJANGO_SIMPLE_QUEUE_HEARTBEAT_INTERVAL = float(os.environ.get("DSQ_HEARTBEAT_INT
 DJANGO_SIMPLE_QUEUE_STALE_AFTER = float(os.environ.get("DSQ_STALE_AFTER", 30.0))
 DJANGO_SIMPLE_QUEUE_SHUTDOWN_GRACE = float(os.environ.get("DSQ_SHUTDOWN_GRACE", 30.0))
 DJANGO_SIMPLE_QUEUE_RETRY_BACKOFF = 0.0
+# Schedules declared for the worker processes a test starts (tests/test_scheduler.py).
+DJANGO_SIMPLE_QUEUE_SCHEDULES = json.loads(os.environ.get("DSQ_SCHEDULES", "{}"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
