@@ -6,6 +6,7 @@ import json
 import signal
 import time
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -34,7 +35,7 @@ def test_a_worker_enqueues_each_tick_once_soon_after_its_time_and_runs_it(start_
     out = stop(proc)
     made = ticks(schedule)
     assert len(made) == len(set(made)) >= 3
-    steps = {later - earlier for earlier, later in zip(made, made[1:])}
+    steps = {later - earlier for earlier, later in pairwise(made)}
     assert steps == {timedelta(seconds=1)}, "a tick was skipped"
     for task in Task.objects.filter(schedule=schedule):
         # Generous: bench/schedule_lateness.py measures it.
@@ -72,4 +73,4 @@ def test_three_workers_enqueue_every_tick_exactly_once(start_worker):
         stop(proc)
     made = ticks(schedule)
     assert len(made) == len(set(made))
-    assert {later - earlier for earlier, later in zip(made, made[1:])} == {timedelta(seconds=1)}
+    assert {later - earlier for earlier, later in pairwise(made)} == {timedelta(seconds=1)}
