@@ -26,6 +26,7 @@ from admin_ext.display import (
     badge,
     dotted,
     human_duration,
+    moment,
     pre,
     progress_bar,
     short_moment,
@@ -34,8 +35,9 @@ from admin_ext.display import (
 )
 from admin_ext.filters import QueueFilter, TaskPathFilter
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
+from admin_ext.schedules import ScheduleAdmin
 from django_simple_queue import enqueue, lifecycle
-from django_simple_queue.models import Task
+from django_simple_queue.models import Schedule, Task
 
 HAS_IMPORT_EXPORT = apps.is_installed("import_export")
 
@@ -57,6 +59,7 @@ DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
                 "progress_display",
                 "status_page_link",
                 "requeued_from",
+                "schedule_link",
                 "enqueued_by",
                 ("created", "modified"),
             ]
@@ -183,6 +186,7 @@ class TaskAdmin(BaseAdmin):
             "error_display",
             "attempts_timeline",
             "cancel_display",
+            "schedule_link",
         ]
         if self._editable(request, obj):
             names = [name for name in names if name not in Task.EDITABLE_FIELDS]
@@ -230,6 +234,21 @@ class TaskAdmin(BaseAdmin):
     @admin.display(description=_("Task"), ordering="task")
     def task_column(self, obj: Task) -> str:
         return dotted(obj.task)
+
+    @admin.display(description=_("Schedule"))
+    def schedule_link(self, obj: Task) -> str:
+        if obj.schedule_id is None:
+            return "—"
+        url = reverse(
+            f"{self.admin_site.name}:django_simple_queue_schedule_change", args=[obj.schedule_id]
+        )
+        return format_html(
+            '<a href="{}">{}</a> · {} {}',
+            url,
+            obj.schedule,
+            _("the run of"),
+            moment(obj.scheduled_for),
+        )
 
     @admin.display(description=_("Cancel requested"))
     def cancel_display(self, obj: Task) -> str:
@@ -454,9 +473,11 @@ class TaskAdmin(BaseAdmin):
 
 
 def register(site: admin.AdminSite = admin.site) -> None:
-    """Register ``TaskAdmin`` on ``site`` unless the project registered its own."""
+    """Register ``TaskAdmin`` and ``ScheduleAdmin`` on ``site`` unless the project has its own."""
     if not site.is_registered(Task):
         site.register(Task, TaskAdmin)
+    if not site.is_registered(Schedule):
+        site.register(Schedule, ScheduleAdmin)
 
 
-__all__ = ["TaskAdmin", "register"]
+__all__ = ["ScheduleAdmin", "TaskAdmin", "register"]

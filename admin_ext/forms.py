@@ -38,6 +38,19 @@ def task_descriptions() -> dict[str, dict[str, Any]]:
     return described
 
 
+def task_choices(descriptions: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """The task select's options: each allowed task's signature and first docstring line."""
+    return [("", "---------")] + [
+        (
+            path,
+            f"{info['signature']} — {info['doc'].splitlines()[0]}"
+            if info["doc"]
+            else info["signature"],
+        )
+        for path, info in descriptions.items()
+    ]
+
+
 def parse_args(text: str | None) -> dict[str, Any]:
     """The JSON object typed into an arguments field; ValidationError saying what is wrong."""
     text = (text or "").strip()
@@ -157,15 +170,7 @@ class EnqueueForm(TaskArgsMixin):
         self.descriptions = task_descriptions()
         field = self.fields["task"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [("", "---------")] + [
-            (
-                path,
-                f"{info['signature']} — {info['doc'].splitlines()[0]}"
-                if info["doc"]
-                else info["signature"],
-            )
-            for path, info in self.descriptions.items()
-        ]
+        field.choices = task_choices(self.descriptions)
         field.help_text = "" if self.descriptions else NOT_CONFIGURED
         self.fields["args"].widget.attrs["data-descriptions-id"] = "dsq-task-descriptions"
 

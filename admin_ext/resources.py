@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from import_export import fields, resources, widgets
 
 from admin_ext.forms import ImportedTaskForm
-from django_simple_queue import conf, enqueue
-from django_simple_queue.models import Task
+from django_simple_queue import callables, conf, enqueue
+from django_simple_queue.models import Schedule, Task
 from django_simple_queue.output import error_summary
 
 # What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"). import-export's own
@@ -36,7 +36,18 @@ class Timestamp(widgets.Widget):
         return "" if value is None else value.isoformat()
 
 
-class TaskResource(resources.ModelResource):
+class DefusedExport(resources.ModelResource):
+    """An export whose text cells are defused (ESCAPE_FORMULAE); numeric columns stay numbers."""
+
+    def export_field(self, field: fields.Field, instance: Any, **kwargs: Any) -> Any:
+        value = super().export_field(field, instance, **kwargs)
+        numeric = isinstance(field.widget, widgets.NumberWidget)
+        if isinstance(value, str) and not numeric and conf.get("ESCAPE_FORMULAE"):
+            return defuse(value)
+        return value
+
+
+class TaskResource(DefusedExport):
     """Task history for export: one row per task, arguments redacted, text cells defused."""
 
     status = fields.Field(attribute="status", column_name="status")
@@ -68,13 +79,6 @@ class TaskResource(resources.ModelResource):
             "error",
         )
         export_order = fields
-
-    def export_field(self, field: fields.Field, instance: Task, **kwargs: Any) -> Any:
-        value = super().export_field(field, instance, **kwargs)
-        numeric = isinstance(field.widget, widgets.NumberWidget)
-        if isinstance(value, str) and not numeric and conf.get("ESCAPE_FORMULAE"):
-            return defuse(value)
-        return value
 
     def dehydrate_status(self, task: Task) -> str:
         return str(task.get_status_display())
@@ -152,3 +156,40 @@ class TaskImportResource(resources.ModelResource):
     def do_instance_save(self, instance: Task, is_create: bool) -> None:
         # The preview's inserts (and their NOTIFYs) are rolled back with its transaction.
         enqueue.insert(instance)
+
+
+class ScheduleResource(DefusedExport):
+    """Schedules for export: arguments redacted, text cells defused."""
+
+    args = fields.Field(attribute="args", column_name="args")
+    next_run_at = fields.Field(
+        attribute="next_run_at", column_name="next_run_at", widget=Timestamp()
+    )
+    last_run_at = fields.Field(
+        attribute="last_run_at", column_name="last_run_at", widget=Timestamp()
+    )
+
+    class Meta:
+        model = Schedule
+        fields = (
+            "name",
+            "task",
+            "args",
+            "cron",
+            "interval",
+            "timezone",
+            "enabled",
+            "queue",
+            "priority",
+            "max_attempts",
+            "timeout",
+            "misfire",
+            "next_run_at",
+            "last_run_at",
+            "last_error",
+            "source",
+        )
+        export_order = fields
+
+    def dehydrate_args(self, schedule: Schedule) -> str:
+        return callables.redacted_text(schedule.args) or ""
