@@ -10,6 +10,8 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -82,6 +84,21 @@ def status_url(task: Task) -> str | None:
     except NoReverseMatch:
         return None
     return f"{base}?{urlencode({'task_id': str(task.id)})}"
+
+
+def enqueued_message(task: Task, site: str = "admin") -> str:
+    """The message after the add page: the new task's admin page and its public status page."""
+    change = reverse(f"{site}:django_simple_queue_task_change", args=[task.pk])
+    message = format_html('Task <a href="{}">{}</a> was enqueued.', change, task.pk)
+    public = status_url(task)
+    if public is None:
+        return message
+    return format_html(
+        '{} <a href="{}" target="_blank" rel="noopener">{}</a>',
+        message,
+        public,
+        _("Public status page"),
+    )
 
 
 def human_duration(value: timedelta | None) -> str:
@@ -450,6 +467,18 @@ class TaskAdmin(BaseAdmin):
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return require_POST(self._single)(request, object_id, "cancel_tasks")
+
+    def response_add(
+        self, request: HttpRequest, obj: Task, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        """Say that the task was enqueued, with links to its admin page and its status page."""
+        if IS_POPUP_VAR in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(request, enqueued_message(obj, self.admin_site.name), messages.SUCCESS)
+        if "_addanother" in request.POST:
+            context = {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}
+            return HttpResponseRedirect(add_preserved_filters(context, request.path))
+        return self.response_post_save_add(request, obj)
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None

@@ -10,6 +10,7 @@ import importlib
 import inspect
 import json
 from collections.abc import Callable, Mapping
+from enum import Enum
 from typing import Any
 
 from django_simple_queue import conf, hints
@@ -193,7 +194,8 @@ def describe(path: str) -> dict[str, Any]:
                 # A default JSON cannot hold is left out: the function's own applies.
                 defaults[name] = entry["default"] = param.default
             except (TypeError, ValueError):
-                entry["default_text"] = repr(param.default)
+                default = param.default
+                entry["default_text"] = str(default) if isinstance(default, Enum) else repr(default)
         params.append(entry)
     returns = sig.return_annotation
     if returns is not sig.empty:

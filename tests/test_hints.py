@@ -195,4 +195,4 @@ def test_describe_gives_each_parameter_the_kind_of_its_field():
     assert params["day"]["nullable"] and not params["count"]["nullable"]
     # An Enum default JSON cannot hold is left out of the pre-filled values (the function's applies).
     assert "colour" not in callables.describe("tests.tasks.typed")["defaults"]
-    assert params["colour"]["default_text"] == "<Colour.RED: 'red'>"
+    assert params["colour"]["default_text"] == "Colour.RED"
