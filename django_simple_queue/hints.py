@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import enum
-import functools
 import inspect
 import types
 import typing
@@ -300,15 +299,26 @@ def _evaluate(annotation: Any, namespace: dict[str, Any]) -> Any:
 
 
 def hints_of(func: Callable[..., Any], sig: inspect.Signature) -> Hints:
-    """The checkers of ``func``'s keyword parameters, worked out once per function."""
+    """The checkers of ``func``'s keyword parameters (``sig`` is its signature), worked out once
+    per function."""
     try:
-        return _hints(func, sig)
-    except TypeError:  # an unhashable callable object
-        return _hints.__wrapped__(func, sig)
+        found = _cache.get(func)
+    except TypeError:  # an unhashable callable object: nothing to cache it by
+        return _compile_hints(func, sig)
+    if found is None:
+        found = _cache[func] = _compile_hints(func, sig)
+    return found
 
 
-@functools.lru_cache(maxsize=1024)
-def _hints(func: Callable[..., Any], sig: inspect.Signature) -> Hints:
+# Keyed by the function alone: hashing a Signature, parameter by parameter, costs more than the
+# checks. Bounded as callables.signature's cache is.
+_cache: dict[Callable[..., Any], Hints] = {}
+CACHE_SIZE = 1024
+
+
+def _compile_hints(func: Callable[..., Any], sig: inspect.Signature) -> Hints:
+    if len(_cache) >= CACHE_SIZE:
+        _cache.clear()
     annotations = resolved(func, sig)
     checks: dict[str, Checker] = {}
     params: dict[str, Param] = {}
