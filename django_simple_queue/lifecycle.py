@@ -419,7 +419,7 @@ def requeue_copies(queryset: Any, *, enqueued_by: str = "") -> Requeued:
     """
     copies: list[Task] = []
     refused: list[tuple[Task, str]] = []
-    checked: enqueue.Checked = set()
+    checked: enqueue.Checked = {}
     for task in queryset.filter(status__in=Task.FINISHED):
         try:
             values = enqueue.checked_values(
