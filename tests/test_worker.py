@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -71,6 +72,18 @@ def test_exception_fails_the_task_with_its_traceback_and_the_next_task_runs(run_
     assert "Traceback" in bad_task.error
     assert Task.objects.get(id=good).status == Task.COMPLETED
     assert bad_task.output == "", "what it produced before the error: nothing, not None"
+
+
+def test_the_console_line_of_a_failure_names_its_error(run_worker):
+    bad = create_task("tests.tasks.fail", {"message": "kaboom"})
+    flaky = create_task("tests.tasks.flaky", {"key": "console"}, max_attempts=2)
+    out = run_worker()
+    assert re.search(
+        rf"finished {bad} tests.tasks.fail: Failed in [\d.]+s: ValueError: kaboom$", out, re.M
+    )
+    assert re.search(
+        rf"finished {flaky} tests.tasks.flaky: Failed in [\d.]+s, retry queued: \w+Error: ", out
+    ), out
 
 
 def test_an_exception_that_cannot_be_unpickled_fails_only_its_own_task(run_worker):
