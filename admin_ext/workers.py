@@ -54,7 +54,11 @@ class WorkerAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        """The change list's: ``forget_lost`` instead of deleting live rows too. Django 6.1 also
+        asks for the change form's: none, its Delete button is there for a lost row."""
+        if getattr(action_location, "name", None) == "CHANGE_FORM":
+            return {}
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
