@@ -37,8 +37,9 @@ from admin_ext.display import (
 )
 from admin_ext.filters import QueueFilter, TaskPathFilter
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
+from admin_ext.workers import WorkerAdmin
 from django_simple_queue import enqueue, lifecycle
-from django_simple_queue.models import Task
+from django_simple_queue.models import Task, Worker
 
 HAS_IMPORT_EXPORT = apps.is_installed("import_export")
 
@@ -469,9 +470,11 @@ class TaskAdmin(BaseAdmin):
 
 
 def register(site: admin.AdminSite = admin.site) -> None:
-    """Register ``TaskAdmin`` on ``site`` unless the project registered its own."""
+    """Register ``TaskAdmin`` and ``WorkerAdmin`` on ``site`` unless the project registered its own."""
     if not site.is_registered(Task):
         site.register(Task, TaskAdmin)
+    if not site.is_registered(Worker):
+        site.register(Worker, WorkerAdmin)
 
 
 __all__ = ["TaskAdmin", "register"]

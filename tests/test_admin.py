@@ -101,7 +101,10 @@ def test_dashboard_numbers():
     assert counts == {0: 2, 1: 2, 2: 3, 3: 2, 4: 0}
     assert [(q["queue"], q["depth"]) for q in ctx["queues"]] == [("mail", 2)]
     assert ctx["queues"][0]["age"] >= timedelta(hours=2)
-    assert [w["worker_id"] for w in ctx["workers"]] == ["host:1"]
+    assert [(w["name"], w["state"]) for w in ctx["workers"]] == [
+        ("host:1", "busy"),
+        ("host:2", "lost"),
+    ]
     chart = ctx["chart"]
     assert chart["total_completed"] == 3 and chart["total_failed"] == 1
     assert len(chart["bars"]) == 48
