@@ -105,7 +105,10 @@ class Task(models.Model):
     attempts = models.PositiveIntegerField(_("Attempts"), default=0)
     max_attempts = models.PositiveIntegerField(_("Max attempts"), default=1)
     timeout = models.PositiveIntegerField(
-        _("Timeout"), null=True, blank=True, help_text=_("Seconds; empty uses TASK_TIMEOUT.")
+        _("Timeout"),
+        null=True,
+        blank=True,
+        help_text=_("Seconds; empty uses DJANGO_SIMPLE_QUEUE_TASK_TIMEOUT."),
     )
     enqueued_by = models.CharField(_("Enqueued by"), max_length=150, blank=True, default="")
     requeued_from = models.ForeignKey(

@@ -870,3 +870,10 @@ def test_the_list_shows_short_times_and_progress_under_the_status(admin_client):
     assert "reports.<wbr>monthly_<wbr>sales.<wbr>build" in html
     assert 'class="dsq-progress-line"' in html
     assert "<time datetime=" in html
+
+
+def test_the_timeout_help_names_the_whole_setting_on_every_task_page(admin_client):
+    for task in (TaskFactory(), TaskFactory(completed=True)):
+        html = admin_client.get(change_url(task)).content.decode()
+        assert "empty uses DJANGO_SIMPLE_QUEUE_TASK_TIMEOUT." in html
+        assert "empty uses TASK_TIMEOUT" not in html
