@@ -9,6 +9,8 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -25,6 +27,7 @@ from admin_ext import actions, dashboard, filters, hierarchy
 from admin_ext.display import (
     badge,
     dotted,
+    enqueued_message,
     human_duration,
     moment,
     pre,
@@ -36,8 +39,9 @@ from admin_ext.display import (
 from admin_ext.filters import QueueFilter, TaskPathFilter
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
 from admin_ext.schedules import ScheduleAdmin
+from admin_ext.workers import WorkerAdmin
 from django_simple_queue import enqueue, lifecycle
-from django_simple_queue.models import Schedule, Task
+from django_simple_queue.models import Schedule, Task, Worker
 
 HAS_IMPORT_EXPORT = apps.is_installed("import_export")
 
@@ -433,6 +437,18 @@ class TaskAdmin(BaseAdmin):
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return require_POST(self._single)(request, object_id, "cancel_tasks")
 
+    def response_add(
+        self, request: HttpRequest, obj: Task, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        """Say that the task was enqueued, with links to its admin page and its status page."""
+        if IS_POPUP_VAR in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(request, enqueued_message(obj, self.admin_site.name), messages.SUCCESS)
+        if "_addanother" in request.POST:
+            context = {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}
+            return HttpResponseRedirect(add_preserved_filters(context, request.path))
+        return self.response_post_save_add(request, obj)
+
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -473,11 +489,13 @@ class TaskAdmin(BaseAdmin):
 
 
 def register(site: admin.AdminSite = admin.site) -> None:
-    """Register ``TaskAdmin`` and ``ScheduleAdmin`` on ``site`` unless the project has its own."""
+    """Register the Task, Schedule and Worker admins on ``site`` unless the project has its own."""
     if not site.is_registered(Task):
         site.register(Task, TaskAdmin)
     if not site.is_registered(Schedule):
         site.register(Schedule, ScheduleAdmin)
+    if not site.is_registered(Worker):
+        site.register(Worker, WorkerAdmin)
 
 
 __all__ = ["ScheduleAdmin", "TaskAdmin", "register"]

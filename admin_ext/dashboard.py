@@ -146,10 +146,13 @@ def queue_depths(now: datetime | None = None) -> list[dict[str, Any]]:
     ]
 
 
-def live_workers(now: datetime | None = None) -> list[dict[str, Any]]:
-    """Workers with a claim that heartbeat within STALE_AFTER, with how many tasks they run."""
+def workers(now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every worker, idle, busy or lost (``stats.workers``), with how long ago it was last seen."""
     now = now or db.now()
-    return [{**row, "ago": now - row["last_beat"]} for row in stats.workers(now) if row["live"]]
+    return [
+        {**row, "ago": now - row["last_seen"] if row["last_seen"] else None}
+        for row in stats.workers(now)
+    ]
 
 
 def context(now: datetime | None = None) -> dict[str, Any]:
@@ -158,7 +161,7 @@ def context(now: datetime | None = None) -> dict[str, Any]:
     return {
         "statuses": status_counts(),
         "queues": queue_depths(now),
-        "workers": live_workers(now),
+        "workers": workers(now),
         "chart": hourly_chart(now),
         "stale_after": conf.get("STALE_AFTER"),
     }

@@ -30,6 +30,21 @@ def status_url(task: Task) -> str | None:
     return f"{base}?{urlencode({'task_id': str(task.id)})}"
 
 
+def enqueued_message(task: Task, site: str = "admin") -> str:
+    """The message after the add page: the new task's admin page and its public status page."""
+    change = reverse(f"{site}:django_simple_queue_task_change", args=[task.pk])
+    message = format_html('Task <a href="{}">{}</a> was enqueued.', change, task.pk)
+    public = status_url(task)
+    if public is None:
+        return message
+    return format_html(
+        '{} <a href="{}" target="_blank" rel="noopener">{}</a>',
+        message,
+        public,
+        _("Public status page"),
+    )
+
+
 def human_duration(value: timedelta | None) -> str:
     if value is None:
         return "—"

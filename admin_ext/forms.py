@@ -17,6 +17,9 @@ from django_simple_queue.exceptions import (
 )
 from django_simple_queue.models import Task
 
+# Characters of a task's label in the select: a long docstring line would widen it past the form.
+LABEL_LIMIT = 80
+
 NOT_CONFIGURED = _(
     "No task can be enqueued here because DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS is not set. "
     "Add the dotted paths of your task functions to settings.py, e.g. "
@@ -38,17 +41,17 @@ def task_descriptions() -> dict[str, dict[str, Any]]:
     return described
 
 
+def choice_label(info: dict[str, Any], limit: int = LABEL_LIMIT) -> str:
+    """The task select's text: the function's name and its docstring's first line, cut short."""
+    name = info["path"].rpartition(".")[2]
+    first = info["doc"].splitlines()[0] if info["doc"] else ""
+    label = f"{name} — {first}" if first else name
+    return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
+
+
 def task_choices(descriptions: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
-    """The task select's options: each allowed task's signature and first docstring line."""
-    return [("", "---------")] + [
-        (
-            path,
-            f"{info['signature']} — {info['doc'].splitlines()[0]}"
-            if info["doc"]
-            else info["signature"],
-        )
-        for path, info in descriptions.items()
-    ]
+    """The task select's options, for the enqueue form and the schedule form."""
+    return [("", "---------")] + [(path, choice_label(info)) for path, info in descriptions.items()]
 
 
 def parse_args(text: str | None) -> dict[str, Any]:
@@ -142,7 +145,10 @@ class EnqueueForm(TaskArgsMixin):
         label=_("Arguments"),
         required=False,
         widget=JSONEditorWidget(),
-        help_text=_("A JSON object of keyword arguments; pre-filled with the task's parameters."),
+        help_text=_(
+            "A JSON object of keyword arguments, checked against the task's signature and type "
+            "hints; pre-filled with the parameters' defaults."
+        ),
     )
     queue = forms.CharField(label=_("Queue"), required=False, initial="default", max_length=64)
     priority = forms.IntegerField(

@@ -10,9 +10,10 @@ import importlib
 import inspect
 import json
 from collections.abc import Callable, Mapping
+from enum import Enum
 from typing import Any
 
-from django_simple_queue import conf
+from django_simple_queue import conf, hints
 from django_simple_queue.exceptions import (
     InvalidTaskArguments,
     InvalidTaskPath,
@@ -107,8 +108,9 @@ def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
         return None
 
 
-def bind(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
-    """Check that ``func(**kwargs)`` matches the signature; name the first wrong key."""
+def bind(func: Callable[..., Any], kwargs: Mapping[str, Any], *, types: bool = True) -> None:
+    """Check that ``func(**kwargs)`` matches the signature (and, with ``types``, the type hints);
+    name the first wrong key."""
     sig = signature(func)
     if sig is None:
         return
@@ -127,49 +129,86 @@ def bind(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
         )
         if required and name not in kwargs:
             raise InvalidTaskArguments(f"missing required argument '{name}'.")
+    if types:
+        check_types(func, kwargs)
+
+
+def check_types(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    """Check each value against its parameter's type hint (``hints``); names are ``bind``'s."""
+    sig = signature(func)
+    if sig is None or not kwargs:
+        return
+    problem = hints.hints_of(func, sig).check(kwargs)
+    if problem is not None:
+        raise InvalidTaskArguments(problem)
+
+
+class _Shown(str):
+    """An annotation's text that ``inspect.Signature`` prints as it is, without quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def describe(path: str) -> dict[str, Any]:
-    """Signature, first docstring line and JSON defaults of an allowed task, for forms.
+    """Signature, first docstring line and parameters of an allowed task, for forms.
 
-    The default of a REDACT_KEYS parameter is neither shown nor pre-filled: the function's own
-    default applies when the argument is left out.
+    ``defaults`` holds the JSON defaults only: a required parameter has no value to pre-fill, so
+    that the form says it is missing until someone types one. ``params`` describes each keyword
+    parameter for a field: name, kind (int, float, bool, str, date, datetime, choice or json),
+    annotation, required, nullable, choices and default. The default of a REDACT_KEYS parameter
+    is neither shown nor pre-filled: the function's own default applies when it is left out.
     """
     func = import_callable(path)
     sig = signature(func)
     if sig is None:
-        return {"path": path, "signature": "(…)", "doc": "", "defaults": {}}
+        return {"path": path, "signature": "(…)", "doc": "", "defaults": {}, "params": []}
+    found = hints.hints_of(func, sig)
     keys = conf.get_redact_keys()
-    hidden = {
-        name
-        for name, param in sig.parameters.items()
-        if name.lower() in keys and param.default is not param.empty
-    }
-    if hidden:
-        sig = sig.replace(
-            parameters=[
-                p.replace(default=conf.REDACTED) if p.name in hidden else p
-                for p in sig.parameters.values()
-            ]
-        )
     defaults: dict[str, Any] = {}
+    params: list[dict[str, Any]] = []
+    shown: list[inspect.Parameter] = []
     for name, param in sig.parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
+        hidden = name.lower() in keys and param.default is not param.empty
+        info = found.params.get(name)
+        annotation = param.annotation
+        if param.annotation is not param.empty:
+            annotation = _Shown(info.text if info else hints.text(found.annotations[name]))
+        shown.append(
+            param.replace(annotation=annotation, default=conf.REDACTED if hidden else param.default)
+        )
+        if info is None:  # *args, **kwargs and positional-only parameters get no field
             continue
-        if name in hidden:
-            continue
-        value = None if param.default is param.empty else param.default
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            value = None
-        defaults[name] = value
+        entry: dict[str, Any] = {
+            "name": name,
+            "kind": info.kind,
+            "annotation": info.text,
+            "required": param.default is param.empty,
+            "nullable": info.nullable,
+            "choices": list(info.choices),
+        }
+        if hidden:
+            entry["default_text"] = conf.REDACTED
+        elif param.default is not param.empty:
+            try:
+                entry["default_text"] = json.dumps(param.default, allow_nan=False)
+                # A default JSON cannot hold is left out: the function's own applies.
+                defaults[name] = entry["default"] = param.default
+            except (TypeError, ValueError):
+                default = param.default
+                entry["default_text"] = str(default) if isinstance(default, Enum) else repr(default)
+        params.append(entry)
+    returns = sig.return_annotation
+    if returns is not sig.empty:
+        returns = _Shown(hints.text(found.annotations.get("return", returns)))
+    sig = sig.replace(parameters=shown, return_annotation=returns)
     doc = (inspect.getdoc(func) or "").strip()
     return {
         "path": path,
         "signature": f"{path.rpartition('.')[2]}{sig}",
         "doc": doc,
         "defaults": defaults,
+        "params": params,
     }
 
 

@@ -15,7 +15,7 @@
 | W002 | an ``ALLOWED_TASKS`` entry does not import to a callable |
 | W003 | the admin is installed without ``import_export`` |
 | W005 | SQLite without ``transaction_mode: IMMEDIATE`` |
-| W006 | a worker on SQLite with ``--concurrency`` above 1, or beside another worker (said by ``task_worker``) |
+| W006 | a worker on SQLite with ``--concurrency`` above 1, or beside another live worker (said by ``task_worker``) |
 | W007 | a ``DJANGO_SIMPLE_QUEUE_`` setting that does not exist (a typo?) |
 | W008 | MariaDB before 10.6 or MySQL before 8.0.1, without ``SKIP LOCKED`` (said by ``migrate`` and ``check --database``) |
 """
@@ -342,20 +342,21 @@ def worker_warnings(concurrency: int, using: str | None = None) -> list[CheckMes
                 id="django_simple_queue.W006",
             )
         )
-    from django_simple_queue.models import Task
+    from django_simple_queue.models import Task, Worker
 
-    # Only workers that run something leave a trace (their claims' heartbeats).
-    cutoff = db.now(using) - timedelta(seconds=float(conf.get("STALE_AFTER")))
+    # Live workers' rows, idle ones too; and claims of processes without a row (execute_task).
+    now = db.now(using)
+    cutoff = now - timedelta(seconds=float(conf.get("STALE_AFTER")))
     try:
-        others = sorted(
-            set(
-                Task.objects.using(using)
-                .running()
-                .exclude(Q(worker_id="") | Q(heartbeat_at__isnull=True))
-                .filter(heartbeat_at__gte=cutoff)
-                .values_list("worker_id", flat=True)[:10]
-            )
+        rows = Worker.objects.using(using).live(now).values_list("name", flat=True)[:10]
+        claims = (
+            Task.objects.using(using)
+            .running()
+            .exclude(Q(worker_id="") | Q(heartbeat_at__isnull=True))
+            .filter(heartbeat_at__gte=cutoff)
+            .values_list("worker_id", flat=True)[:10]
         )
+        others = sorted({*rows, *claims})
     except DatabaseError:
         others = []  # not migrated yet: the worker itself will say what is wrong
     if others:

@@ -9,7 +9,7 @@ all build their rows with ``build_task`` (or ``checked_values``) and write them 
    Django's Tasks API (``backend`` set) names a ``@task`` that its backend has checked instead:
    ALLOWED_TASKS does not apply to those (docs/tasks-api.md);
 2. the keyword arguments are a dict (TypeError otherwise, as in the original) that binds to the
-   function's signature (Tasks API rows are bound by Django when called), and their JSON, with any
+   function's signature, with values that fit its type hints (``hints``) (Tasks API rows are bound by Django when called), and their JSON, with any
    positional arguments, fits MAX_ARGS_SIZE;
 3. ``max_attempts`` and ``timeout`` are positive.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,8 +43,9 @@ __all__ = [
 # Rows per INSERT: large batches keep round trips few; PostgreSQL takes up to 65,535 parameters.
 BATCH_SIZE = 1000
 
-# (path, argument names) pairs found allowed, importable and matching the signature.
-Checked = set[tuple[str, tuple[str, ...]]]
+# The callables of (path, argument names) pairs found allowed, importable and matching the
+# signature; the values of each call are still checked against the type hints.
+Checked = dict[tuple[str, tuple[str, ...]], Callable[..., Any]]
 
 
 def checked_values(
@@ -64,15 +65,18 @@ def checked_values(
     """The checked column values of a new task; raises before anything is written.
 
     ``checked`` remembers the kinds of call already checked, so that a bulk enqueue imports and
-    binds each once.
+    binds each once (and checks every call's values).
     """
     if not isinstance(args, dict):
         raise TypeError("args should be of type dict.")
     key = (task, tuple(args))
-    if not backend and (checked is None or key not in checked):
-        callables.bind(callables.resolve(task), args)
+    if not backend and checked is not None and key in checked:
+        callables.check_types(checked[key], args)
+    elif not backend:
+        func = callables.resolve(task)
+        callables.bind(func, args)
         if checked is not None:
-            checked.add(key)
+            checked[key] = func
     text = callables.dump_args(args)
     values: dict[str, Any] = {}
     if backend:
@@ -173,7 +177,7 @@ def create_tasks(tasks: Iterable[Task | Mapping[str, Any]]) -> list[uuid.UUID]:
     using = db.alias()
     if postgres.applies(using):
         # Dicts become rows without a model instance in between: most of the cost at this scale.
-        checked: Checked = set()
+        checked: Checked = {}
         built = [
             item if isinstance(item, Task) else checked_values(**item, checked=checked)
             for item in tasks

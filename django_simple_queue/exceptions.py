@@ -21,3 +21,7 @@ class InvalidTaskArguments(TaskError, ValueError):
 
 class InvalidStateChange(TaskError):
     """The task is not in a state that allows the requested change."""
+
+
+class WorkerNameTaken(TaskError):
+    """A live worker elsewhere already has the name a starting worker asked for."""

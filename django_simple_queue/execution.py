@@ -72,7 +72,10 @@ def prepare(task: Task) -> tuple[Callable[..., Any], list[Any], dict[str, Any]]:
     func = callables.resolve(task.task)
     kwargs = callables.load_args(task.args)
     try:
-        callables.bind(func, kwargs)
+        # Names only: a call with a missing or unknown keyword cannot even start. The values were
+        # checked against the type hints at enqueue; a row queued before those checks existed
+        # (or by other means) runs, and the function judges its values, as in 0.1.x.
+        callables.bind(func, kwargs, types=False)
     except InvalidTaskArguments as exc:
         raise InvalidTaskArguments(f"arguments do not match {task.task}: {exc}") from exc
     return func, [], kwargs

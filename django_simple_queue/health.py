@@ -42,16 +42,28 @@ def queue_report(now: datetime) -> list[dict[str, Any]]:
 
 
 def worker_report(now: datetime) -> list[dict[str, Any]]:
-    """Workers that hold claims, each with its running tasks and the age of its last heartbeat."""
+    """Every worker (``stats.workers``): its state, running tasks, and the age of its last
+    heartbeat."""
     return [
         {
-            "worker": row["worker_id"],
-            "running": row["running"],
-            "last_heartbeat_age": _seconds(now - row["last_beat"]) if row["last_beat"] else None,
+            "worker": row["name"],
+            "state": row["state"],
             "live": row["live"],
+            "running": row["running"],
+            "done": row["done"],
+            "queues": row["queues"],
+            "host": row["host"],
+            "pid": row["pid"],
+            "version": row["version"],
+            "last_heartbeat_age": _seconds(now - row["last_seen"]) if row["last_seen"] else None,
         }
         for row in stats.workers(now)
     ]
+
+
+def _served(queue: str, workers: list[dict[str, Any]]) -> bool:
+    """Whether a live worker takes tasks of ``queue`` (one with no ``--queue`` takes all)."""
+    return any(w["live"] and (not w["queues"] or queue in w["queues"]) for w in workers)
 
 
 def health_report(now: datetime | None = None) -> dict[str, Any]:
@@ -77,12 +89,16 @@ def health_report(now: datetime | None = None) -> dict[str, Any]:
             f"{stale} running task(s) without a heartbeat for more than {stale_after:g}s: "
             "their worker is lost; a live worker will rescue them."
         )
-    # Idle workers hold no claim and so leave no heartbeat; only a ready task that nobody has
-    # picked up for longer than STALE_AFTER says that no worker serves its queue.
-    if oldest is not None and oldest > stale_after and not live:
+    # A queue without a live worker is only a problem once a ready task has waited for one.
+    unserved = [
+        q
+        for q in queues
+        if (q["oldest_ready_age"] or 0) > stale_after and not _served(q["queue"], workers)
+    ]
+    for q in unserved:
         problems.append(
-            f"The oldest ready task has waited {oldest:g}s and no worker is running anything: "
-            "is a worker running for its queue?"
+            f"A ready task of queue {q['queue']!r} has waited {q['oldest_ready_age']:g}s and no "
+            "live worker serves that queue: is a worker running for it?"
         )
     return {
         "status": "ok" if not problems else "problem",

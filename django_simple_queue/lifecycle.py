@@ -140,6 +140,10 @@ def append_output(
     return bool(_claimed(task).update(**changes))
 
 
+# A task back in the queue shows no progress: the report was its last attempt's.
+_NO_PROGRESS: dict[str, Any] = {"progress": None, "progress_message": ""}
+
+
 def retry_delay(attempt: int) -> timedelta:
     """Exponential backoff with full jitter: up to RETRY_BACKOFF * 2 ** (attempt - 1) seconds."""
     base = float(conf.get("RETRY_BACKOFF")) * 2 ** max(attempt - 1, 0)
@@ -187,7 +191,12 @@ def _decide(task: Task, outcome: Outcome, now: datetime) -> tuple[int, dict[str,
     if attempts != task.attempts:  # never for a worker's claims: finish_many need not write it
         changes["attempts"] = attempts
     if status == Task.QUEUED:
-        changes.update(claim_token=None, run_after=now + retry_delay(attempts), error=outcome.error)
+        changes.update(
+            claim_token=None,
+            run_after=now + retry_delay(attempts),
+            error=outcome.error,
+            **_NO_PROGRESS,
+        )
     else:
         changes.update(finished_at=now, error=outcome.error, return_value=outcome.return_value)
         if outcome.ok:
@@ -311,6 +320,7 @@ def _unclaimed() -> dict[str, Any]:
         "started_at": None,
         "attempts": F("attempts") - 1,
         "modified": db.now(),
+        **_NO_PROGRESS,
     }
 
 
@@ -419,7 +429,7 @@ def requeue_copies(queryset: Any, *, enqueued_by: str = "") -> Requeued:
     """
     copies: list[Task] = []
     refused: list[tuple[Task, str]] = []
-    checked: enqueue.Checked = set()
+    checked: enqueue.Checked = {}
     for task in queryset.filter(status__in=Task.FINISHED):
         try:
             values = enqueue.checked_values(

@@ -1,8 +1,10 @@
-"""The Task row: what to run, with which arguments, and what happened when it ran; and the
-Schedule row, which enqueues tasks on a cron expression or an interval.
+"""The Task row: what to run, with which arguments, and what happened when it ran; the Schedule
+row, which enqueues tasks on a cron expression or an interval; the Worker row: one running
+``task_worker``.
 
 State changes of tasks (claim, finish, retry, cancel, rescue …) live in ``lifecycle.py``; those of
-schedules (a tick enqueued, run now, settings synced) in ``scheduler.py``.
+schedules (a tick enqueued, run now, settings synced) in ``scheduler.py``; a worker's row is written
+by ``workers.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.lookups import Exact, In
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -49,7 +51,12 @@ class TaskQuerySet(models.QuerySet["Task"]):
         now = now or db.now(self.db)
         cutoff = now - timedelta(seconds=float(conf.get("STALE_AFTER")))
         never = Q(heartbeat_at__isnull=True, modified__lt=cutoff)
-        return self.running().filter(Q(heartbeat_at__lt=cutoff) | never)
+        # A claim made by a worker whose row is live is never stale: that worker is there (its
+        # row and its claims are refreshed by the same heartbeat) and still holds it.
+        held = Worker.objects.filter(
+            name=OuterRef("worker_id"), last_seen__gte=cutoff, started__lte=OuterRef("started_at")
+        )
+        return self.running().filter(Q(heartbeat_at__lt=cutoff) | never).exclude(Exists(held))
 
     def finished(self) -> TaskQuerySet:
         return self.filter(status__in=Task.FINISHED)
@@ -101,7 +108,10 @@ class Task(models.Model):
     attempts = models.PositiveIntegerField(_("Attempts"), default=0)
     max_attempts = models.PositiveIntegerField(_("Max attempts"), default=1)
     timeout = models.PositiveIntegerField(
-        _("Timeout"), null=True, blank=True, help_text=_("Seconds; empty uses TASK_TIMEOUT.")
+        _("Timeout"),
+        null=True,
+        blank=True,
+        help_text=_("Seconds; empty uses DJANGO_SIMPLE_QUEUE_TASK_TIMEOUT."),
     )
     enqueued_by = models.CharField(_("Enqueued by"), max_length=150, blank=True, default="")
     requeued_from = models.ForeignKey(
@@ -368,6 +378,53 @@ class Schedule(models.Model):
         return callables.load_args(self.args)
 
 
+class WorkerQuerySet(models.QuerySet["Worker"]):
+    def _cutoff(self, now: Any) -> Any:
+        now = now or db.now(self.db)
+        return now - timedelta(seconds=float(conf.get("STALE_AFTER")))
+
+    def live(self, now: Any = None) -> WorkerQuerySet:
+        """Workers seen within STALE_AFTER."""
+        return self.filter(last_seen__gte=self._cutoff(now))
+
+    def lost(self, now: Any = None) -> WorkerQuerySet:
+        """Workers not seen for longer than STALE_AFTER: killed, frozen or cut off."""
+        return self.filter(last_seen__lt=self._cutoff(now))
+
+
+class Worker(models.Model):
+    """One ``task_worker`` process: created at its start, seen at each heartbeat, deleted at its
+    clean exit. A row whose worker died stays, shown as lost, until ``workers.FORGET_LOST_AFTER``."""
+
+    name = models.CharField(
+        _("Name"),
+        max_length=255,
+        unique=True,
+        help_text=_("As written on its tasks' worker column: host:pid, or its --name."),
+    )
+    host = models.CharField(_("Host"), max_length=255)
+    pid = models.IntegerField(_("PID"))
+    queues = models.JSONField(
+        _("Queues"), default=list, blank=True, help_text=_("The queues it serves; empty for all.")
+    )
+    concurrency = models.PositiveIntegerField(_("Concurrency"), default=1)
+    version = models.CharField(_("Version"), max_length=32, blank=True, default="")
+    started = models.DateTimeField(_("Started"))
+    last_seen = models.DateTimeField(_("Last seen"))
+    tasks_running = models.PositiveIntegerField(_("Tasks running"), default=0)
+    tasks_done = models.PositiveBigIntegerField(_("Tasks done"), default=0)
+
+    objects = WorkerQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("Worker")
+        verbose_name_plural = _("Workers")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class _BytewiseMixin:
     """On MySQL and MariaDB, compare the column byte for byte.
 
@@ -396,8 +453,8 @@ def _match_names_exactly() -> None:
 
     Registered on the fields rather than declared by a field class, so that migrations do not change.
     """
-    for name in ("task", "queue", "worker_id"):
-        field = Task._meta.get_field(name)
+    for model, name in ((Task, "task"), (Task, "queue"), (Task, "worker_id"), (Worker, "name")):
+        field = model._meta.get_field(name)
         assert isinstance(field, models.CharField)
         field.register_lookup(_BytewiseExact, "exact")
         field.register_lookup(_BytewiseIn, "in")

@@ -13,7 +13,8 @@ from django_simple_queue.lifecycle import Ending, Outcome
 from django_simple_queue.models import Task
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -46,7 +47,7 @@ def detect_orphaned_tasks() -> list[Task]:
     )
     orphaned = []
     for task in running:
-        if task.worker_pid is None or _pid_alive(task.worker_pid):
+        if task.worker_pid is None or pid_alive(task.worker_pid):
             continue
         error = f"Task failed: worker process (PID {task.worker_pid}) no longer running"
         if lifecycle.finish(task, Outcome(Ending.FAILED, error=error)) is not None:

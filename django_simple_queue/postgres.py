@@ -259,7 +259,9 @@ def finish_many(
             run_after = CASE WHEN v.status = {Task.QUEUED} THEN v.run_after ELSE t.run_after END,
             finished_at = CASE WHEN v.status = {Task.QUEUED} THEN t.finished_at ELSE %(now)b END,
             return_value = CASE WHEN v.status = {Task.QUEUED} THEN t.return_value ELSE v.return_value::jsonb END,
-            progress = CASE WHEN v.progress_set THEN 1.0 ELSE t.progress END,
+            progress = CASE WHEN v.status = {Task.QUEUED} THEN NULL
+                            WHEN v.progress_set THEN 1.0 ELSE t.progress END,
+            progress_message = CASE WHEN v.status = {Task.QUEUED} THEN '' ELSE t.progress_message END,
             output = CASE WHEN v.output_set THEN v.output ELSE t.output END,
             log = CASE WHEN v.log_set THEN v.log ELSE t.log END
         FROM unnest(

@@ -16,7 +16,7 @@ from django.db.models import Case, Count, F, Max, Min, Q, When
 from django.db.models.functions import Greatest
 
 from django_simple_queue import conf
-from django_simple_queue.models import Task
+from django_simple_queue.models import Task, Worker
 
 # When a queued task became ready (Greatest would be NULL on SQLite and MariaDB for a NULL run_after).
 WAITING_SINCE = Case(
@@ -44,16 +44,62 @@ def queues(now: datetime) -> list[dict[str, Any]]:
 
 
 def workers(now: datetime) -> list[dict[str, Any]]:
-    """Workers holding claims, in name order: ``worker_id``, how many tasks each runs, its last
-    heartbeat (``last_beat``) and whether that is within STALE_AFTER (``live``)."""
+    """Every worker, in name order, with its ``state``: ``idle``, ``busy`` (it holds claims) or
+    ``lost`` (not seen within STALE_AFTER), and ``live`` (not lost).
+
+    A worker's own row says it is there, idle or not; claim holders without a row (a worker of an
+    older version, ``execute_task`` in a process of its own) are listed from their claims'
+    heartbeats. ``running`` counts the tasks in progress under its name, ``last_seen`` is its
+    row's last heartbeat (else its claims' latest).
+    """
     cutoff = now - timedelta(seconds=float(conf.get("STALE_AFTER")))
-    rows = (
-        Task.objects.running()
+    claims = {
+        row["worker_id"]: row
+        for row in Task.objects.running()
         .exclude(worker_id="")
         .values("worker_id")
         .annotate(running=Count("id"), last_beat=Max("heartbeat_at"))
-        .order_by("worker_id")
-    )
-    return [
-        {**row, "live": row["last_beat"] is not None and row["last_beat"] >= cutoff} for row in rows
-    ]
+        .order_by()
+    }
+    rows = []
+    for worker in Worker.objects.order_by("name"):
+        held = claims.pop(worker.name, None)
+        running = held["running"] if held else 0
+        rows.append(
+            {
+                "name": worker.name,
+                "host": worker.host,
+                "pid": worker.pid,
+                "queues": list(worker.queues or []),
+                "concurrency": worker.concurrency,
+                "version": worker.version,
+                "started": worker.started,
+                "last_seen": worker.last_seen,
+                "running": running,
+                "done": worker.tasks_done,
+                **_state(worker.last_seen, cutoff, running),
+            }
+        )
+    for name, held in claims.items():
+        rows.append(
+            {
+                "name": name,
+                "host": "",
+                "pid": None,
+                "queues": [],
+                "concurrency": None,
+                "version": "",
+                "started": None,
+                "last_seen": held["last_beat"],
+                "running": held["running"],
+                "done": None,
+                **_state(held["last_beat"], cutoff, held["running"]),
+            }
+        )
+    return sorted(rows, key=lambda row: row["name"])
+
+
+def _state(last_seen: datetime | None, cutoff: datetime, running: int) -> dict[str, Any]:
+    live = last_seen is not None and last_seen >= cutoff
+    state = "lost" if not live else "busy" if running else "idle"
+    return {"state": state, "live": live}

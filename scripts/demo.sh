@@ -40,10 +40,15 @@ echo "Migrating the demo database ..."
 "$PY" manage.py migrate --noinput --verbosity 0
 "$PY" manage.py demo_setup
 
+# SQLite lets one process write at a time: its worker runs one task at a time (more would make
+# the worker warn, system check W006); PostgreSQL runs two.
+CONCURRENCY=1
+case "${DATABASE_URL:-}" in postgres*|pgsql*) CONCURRENCY=2 ;; esac
+
 # Each of the two gets a process group of its own, so that stopping one stops its children too
 # (the runserver reloader, the worker's pool).
 set -m
-DJANGO_SETTINGS_MODULE=sample_site.task_worker_settings "$PY" manage.py task_worker --concurrency 2 </dev/null &
+DJANGO_SETTINGS_MODULE=sample_site.task_worker_settings "$PY" manage.py task_worker --concurrency "$CONCURRENCY" </dev/null &
 WORKER=$!
 "$PY" manage.py runserver "127.0.0.1:$PORT" </dev/null &
 WEB=$!

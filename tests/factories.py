@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import factory
 from django.utils import timezone
 
-from django_simple_queue.models import Schedule, Task
+from django_simple_queue.models import Schedule, Task, Worker
 
 
 class TaskFactory(factory.django.DjangoModelFactory):
@@ -58,3 +59,21 @@ class ScheduleFactory(factory.django.DjangoModelFactory):
     args = factory.LazyFunction(lambda: json.dumps({"a": 1, "b": 2}))
     interval = 60
     next_run_at = factory.LazyFunction(timezone.now)
+
+
+class WorkerFactory(factory.django.DjangoModelFactory):
+    """A worker's row, seen just now; ``lost=True`` for one not seen for an hour."""
+
+    class Meta:
+        model = Worker
+
+    name = factory.Sequence(lambda n: f"host-{n}:{1000 + n}")
+    host = factory.LazyAttribute(lambda worker: worker.name.split(":")[0])
+    pid = factory.LazyAttribute(lambda worker: int(worker.name.split(":")[1]))
+    started = factory.LazyFunction(timezone.now)
+    last_seen = factory.LazyFunction(timezone.now)
+
+    class Params:
+        lost = factory.Trait(
+            last_seen=factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
+        )

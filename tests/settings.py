@@ -106,6 +106,9 @@ else:
 DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {
     "tests.tasks.add",
     "tests.tasks.echo",
+    "tests.tasks.monthly",
+    "tests.tasks.typed",
+    "tests.tasks.unresolvable",
     "tests.tasks.send_report",
     "tests.tasks.count_up",
     "tests.tasks.fail",

@@ -9,9 +9,15 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date, datetime
+from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from django_simple_queue.progress import Progress, set_progress
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 NOT_CALLABLE = 42
 
@@ -19,6 +25,39 @@ NOT_CALLABLE = 42
 def add(a, b=1):
     """Add two numbers."""
     return a + b
+
+
+class Colour(Enum):
+    RED = "red"
+    GREEN = "green"
+
+
+# This module says ``from __future__ import annotations``: these hints are strings until resolved.
+def monthly(month: int, note: str = "") -> str:
+    """Report on one month."""
+    return f"{month}:{note}"
+
+
+def typed(
+    count: int,
+    ratio: float = 0.5,
+    name: str = "x",
+    flag: bool = False,
+    day: date | None = None,
+    at: datetime | None = None,
+    size: Literal["small", "large"] = "small",
+    colour: Colour = Colour.RED,
+    tags: list[str] | None = None,
+    options: dict[str, int] | None = None,
+) -> dict:
+    """Take one argument of each kind the enqueue form has a field for, and return them all, which
+    is what a task with a long docstring whose first line goes on and on past any sane width does."""
+    return locals()
+
+
+def unresolvable(amount: Decimal) -> str:
+    """Annotated with a name imported only for type checkers: not checked."""
+    return str(amount)
 
 
 def echo(**kwargs):

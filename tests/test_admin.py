@@ -101,7 +101,10 @@ def test_dashboard_numbers():
     assert counts == {0: 2, 1: 2, 2: 3, 3: 2, 4: 0}
     assert [(q["queue"], q["depth"]) for q in ctx["queues"]] == [("mail", 2)]
     assert ctx["queues"][0]["age"] >= timedelta(hours=2)
-    assert [w["worker_id"] for w in ctx["workers"]] == ["host:1"]
+    assert [(w["name"], w["state"]) for w in ctx["workers"]] == [
+        ("host:1", "busy"),
+        ("host:2", "lost"),
+    ]
     chart = ctx["chart"]
     assert chart["total_completed"] == 3 and chart["total_failed"] == 1
     assert len(chart["bars"]) == 48
@@ -115,7 +118,7 @@ def test_dashboard_numbers():
 def test_add_page_offers_allowed_tasks_with_signature_and_defaults(admin_client):
     response = admin_client.get(reverse(ADD))
     html = response.content.decode()
-    assert "add(a, b=1) — Add two numbers." in html
+    assert ">add — Add two numbers.</option>" in html
     assert (
         "tests.tasks.missing"
         not in html.split('id="dsq-task-descriptions"')[0].split("<select")[-1]
@@ -123,7 +126,8 @@ def test_add_page_offers_allowed_tasks_with_signature_and_defaults(admin_client)
     descriptions = json.loads(
         html.split('id="dsq-task-descriptions" type="application/json">')[1].split("</script>")[0]
     )
-    assert descriptions["tests.tasks.add"]["defaults"] == {"a": None, "b": 1}
+    # Only defaults are pre-filled: a null for the required ``a`` would be refused or fail later.
+    assert descriptions["tests.tasks.add"]["defaults"] == {"b": 1}
     fields = html.index('name="task"'), html.index('name="args"'), html.index('name="queue"')
     assert fields == tuple(sorted(fields))
 
@@ -131,11 +135,14 @@ def test_add_page_offers_allowed_tasks_with_signature_and_defaults(admin_client)
 def test_add_page_hides_the_defaults_of_redacted_arguments(admin_client):
     html = admin_client.get(reverse(ADD)).content.decode()
     assert "sk-default-secret" not in html
-    assert "send_report(recipient, api_key=&#x27;•••&#x27;)" in html
     descriptions = json.loads(
         html.split('id="dsq-task-descriptions" type="application/json">')[1].split("</script>")[0]
     )
-    assert descriptions["tests.tasks.send_report"]["defaults"] == {"recipient": None}
+    report = descriptions["tests.tasks.send_report"]
+    assert report["signature"] == "send_report(recipient, api_key='•••')"
+    assert report["defaults"] == {}
+    api_key = report["params"][1]
+    assert api_key["default_text"] == "•••" and "default" not in api_key
 
 
 def test_posting_task_and_args_enqueues_with_defaults_and_user(admin_client, admin_user):
@@ -149,6 +156,51 @@ def test_posting_task_and_args_enqueues_with_defaults_and_user(admin_client, adm
     )
     assert (task.queue, task.priority, task.max_attempts, task.timeout) == ("default", 0, 1, None)
     assert task.enqueued_by == admin_user.username
+
+
+def test_add_page_buttons_say_enqueue_and_the_message_links_the_task_and_its_status_page(
+    admin_client,
+):
+    html = admin_client.get(reverse(ADD)).content.decode()
+    assert 'value="Enqueue" class="default" name="_save"' in html
+    assert 'value="Enqueue and add another" name="_addanother"' in html
+    assert 'name="_continue"' not in html
+    response = admin_client.post(reverse(ADD), {"task": "tests.tasks.add", "args": '{"a": 2}'})
+    task = Task.objects.get()
+    assert response.url == reverse(CHANGELIST)
+    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    change = reverse("admin:django_simple_queue_task_change", args=[task.pk])
+    assert message == (
+        f'Task <a href="{change}">{task.pk}</a> was enqueued. '
+        f'<a href="/django_simple_queue/task?task_id={task.pk}" target="_blank" rel="noopener">'
+        "Public status page</a>"
+    )
+    response = admin_client.post(
+        reverse(ADD), {"task": "tests.tasks.add", "args": '{"a": 3}', "_addanother": "1"}
+    )
+    assert response.url == reverse(ADD) and Task.objects.count() == 2
+
+
+def test_add_form_refuses_a_value_that_does_not_fit_the_type_hint(admin_client):
+    response = admin_client.post(
+        reverse(ADD), {"task": "tests.tasks.monthly", "args": '{"month": null}'}
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["args"] == [
+        "argument 'month' must be int, not null."
+    ]
+    response = admin_client.post(reverse(ADD), {"task": "tests.tasks.monthly", "args": "{}"})
+    assert response.context["adminform"].form.errors["args"] == [
+        "missing required argument 'month'."
+    ]
+    assert not Task.objects.exists()
+
+
+def test_long_docstrings_are_cut_short_in_the_task_select(admin_client):
+    html = admin_client.get(reverse(ADD)).content.decode()
+    label = html.split('<option value="tests.tasks.typed">')[1].split("</option>")[0]
+    assert label.startswith("typed — Take one argument of each kind")
+    assert label.endswith("…") and len(label) == 80
 
 
 def test_posting_all_options(admin_client):
@@ -818,3 +870,10 @@ def test_the_list_shows_short_times_and_progress_under_the_status(admin_client):
     assert "reports.<wbr>monthly_<wbr>sales.<wbr>build" in html
     assert 'class="dsq-progress-line"' in html
     assert "<time datetime=" in html
+
+
+def test_the_timeout_help_names_the_whole_setting_on_every_task_page(admin_client):
+    for task in (TaskFactory(), TaskFactory(completed=True)):
+        html = admin_client.get(change_url(task)).content.decode()
+        assert "empty uses DJANGO_SIMPLE_QUEUE_TASK_TIMEOUT." in html
+        assert "empty uses TASK_TIMEOUT" not in html

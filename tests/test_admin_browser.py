@@ -129,37 +129,116 @@ def test_list_shows_badges_progress_bar_and_dashboard_chart(page: Page) -> None:
     screenshot(dashboard, "admin-dashboard.png")
 
 
+def args_of(page: Page) -> dict[str, Any]:
+    return dict(json.loads(page.locator("#id_args").input_value()))
+
+
+def arg(page: Page, name: str) -> Any:
+    return page.locator(f"#id_dsq_arg_{name}")
+
+
 @pytest.mark.django_db(transaction=True)
-def test_enqueue_form_prefills_arguments_and_checks_them(page: Page) -> None:
+def test_enqueue_form_shows_a_field_per_parameter_in_step_with_the_json(page: Page) -> None:
+    page.set_viewport_size({"width": 1400, "height": 1000})
     page.goto("/admin/django_simple_queue/task/add/")
-    editor = page.locator("#id_args")
-    page.select_option("#id_task", "tests.tasks.add")
-    # Pre-filled with the parameters of tests.tasks.add(a, b=1), with its signature shown.
-    assert json.loads(editor.input_value()) == {"a": None, "b": 1}
-    expect(page.locator("#dsq-task-info code")).to_have_text("add(a, b=1)")
-    expect(page.locator("#dsq-task-info pre")).to_contain_text("Add two numbers.")
-    expect(page.locator("#dsq-task-info")).to_be_visible()
-    expect(page.locator(".dsq-json-status")).to_have_class("dsq-json-status dsq-ok")
+    page.select_option("#id_task", "tests.tasks.typed")
+    # One typed field per parameter; the JSON holds the defaults only, not the required count.
+    expect(page.locator(".dsq-arg")).to_have_count(10)
+    kinds = {
+        name: page.eval_on_selector(f"#id_dsq_arg_{name}", "e => e.type")
+        for name in ("count", "ratio", "name", "flag", "day", "at", "size", "tags")
+    }
+    assert kinds == {
+        "count": "number",
+        "ratio": "number",
+        "name": "text",
+        "flag": "checkbox",
+        "day": "date",
+        "at": "datetime-local",
+        "size": "select-one",
+        "tags": "text",
+    }
+    assert "count" not in args_of(page) and args_of(page)["ratio"] == 0.5
+    expect(page.locator("label[for=id_dsq_arg_count]")).to_have_class("required")
+    expect(page.locator("label[for=id_dsq_arg_ratio]")).not_to_have_class("required")
+    expect(arg(page, "ratio")).to_have_value("0.5")
+    # The null default of an Optional is an empty field, not a value the field cannot show.
+    expect(arg(page, "at")).to_have_value("")
+    assert page.eval_on_selector("#id_dsq_arg_at", "e => e.className") == ""
+    expect(page.locator(".dsq-arg-signature code")).to_contain_text("typed(count: int, ratio")
+
+    # A field writes the JSON ...
+    arg(page, "count").fill("12")
+    arg(page, "flag").check()
+    page.select_option("#id_dsq_arg_size", label='"large"')
+    arg(page, "tags").fill('["a", "b"]')
+    arg(page, "day").fill("2025-06-01")
+    written = args_of(page)
+    assert (written["count"], written["flag"], written["size"]) == (12, True, "large")
+    assert (written["tags"], written["day"]) == (["a", "b"], "2025-06-01")
+    arg(page, "name").fill("")  # an empty field leaves its argument out
+    assert "name" not in args_of(page)
     screenshot(page, "admin-enqueue.png")
 
-    page.select_option("#id_task", "tests.tasks.echo")
-    assert "a" not in json.loads(editor.input_value())  # untouched defaults follow the choice
-    page.select_option("#id_task", "tests.tasks.add")
+    # ... and the JSON writes the fields.
+    page.locator("#id_args").fill(json.dumps({"count": 7, "name": "y", "size": "small"}))
+    expect(arg(page, "count")).to_have_value("7")
+    expect(arg(page, "name")).to_have_value("y")
+    expect(arg(page, "flag")).not_to_be_checked()
+    expect(arg(page, "tags")).to_have_value("")
+    assert page.eval_on_selector("#id_dsq_arg_size", "e => e.selectedOptions[0].text") == '"small"'
 
-    editor.fill('{"a": 2, "b": }')
-    expect(page.locator(".dsq-json-status")).to_contain_text("Not valid JSON")
+    page.click("input[name=_save]")
+    expect(page.locator(".messagelist")).to_contain_text("was enqueued")
+    task = Task.objects.get()
+    assert (task.task, json.loads(task.args)) == (
+        "tests.tasks.typed",
+        {"count": 7, "name": "y", "size": "small"},
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_select_of_a_long_docstring_stays_within_the_form(page: Page) -> None:
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto("/admin/django_simple_queue/task/add/")
+    page.select_option("#id_task", "tests.tasks.typed")
+    select = page.locator("#id_task").bounding_box()
+    form = page.locator("#task_form fieldset").first.bounding_box()
+    assert select and form
+    assert select["x"] + select["width"] <= form["x"] + form["width"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bad_json_shows_one_error_and_enqueue_links_the_task(page: Page) -> None:
+    page.goto("/admin/django_simple_queue/task/add/")
+    page.select_option("#id_task", "tests.tasks.add")
+    assert args_of(page) == {"b": 1}  # a is required: no value is made up for it
+    expect(page.locator("input[name=_save]")).to_have_value("Enqueue")
+    expect(page.locator("input[name=_addanother]")).to_have_value("Enqueue and add another")
+    expect(page.locator("input[name=_continue]")).to_have_count(0)
+    errors = page.locator("#content-main").get_by_text("not valid JSON")
+
+    page.locator("#id_args").fill('{"a": 2, "b": }')
+    expect(errors).to_have_count(1)
+    expect(arg(page, "a")).to_be_disabled()  # the fields wait for JSON they can read
     page.click("input[name=_save]")
     expect(page.locator(".errorlist")).to_contain_text("Arguments are not valid JSON")
+    expect(errors).to_have_count(1)
     assert not Task.objects.exists()
 
-    page.locator("#id_args").fill('{"a": 2, "b": 3}')
+    page.locator("#id_args").fill('{"b": 3}')
+    expect(errors).to_have_count(0)
+    arg(page, "a").fill("2")
     page.click("input[name=_save]")
-    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
     task = Task.objects.get()
-    assert (task.task, json.loads(task.args), task.status) == (
-        "tests.tasks.add",
-        {"a": 2, "b": 3},
-        Task.QUEUED,
+    assert json.loads(task.args) == {"a": 2, "b": 3}
+    message = page.locator(".messagelist")
+    expect(message).to_contain_text(f"Task {task.pk} was enqueued.")
+    expect(message.locator("a").first).to_have_attribute(
+        "href", f"/admin/django_simple_queue/task/{task.pk}/change/"
+    )
+    expect(message.locator("a", has_text="Public status page")).to_have_attribute(
+        "href", f"/django_simple_queue/task?task_id={task.pk}"
     )
 
 

@@ -139,6 +139,7 @@ def test_import_previews_then_enqueues_valid_rows(admin_client, admin_user):
         ('tests.tasks.add,"[1]"', "must be a JSON object"),
         ('tests.tasks.add,"{""b"": 1}"', "missing required argument"),
         ('tests.tasks.add,"{""a"": 1, ""zz"": 1}"', "unexpected argument"),
+        ('tests.tasks.monthly,"{""month"": null}"', "argument 'month' must be int, not null."),
     ],
 )
 def test_import_refuses_invalid_rows_and_queues_nothing(admin_client, row, message):

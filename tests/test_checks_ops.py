@@ -227,3 +227,17 @@ def test_task_worker_says_w005_at_start_on_sqlite():
         timeout=60,
     )
     assert "W006" not in quiet.stderr
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only")
+def test_worker_warnings_on_sqlite_beside_an_idle_worker(settings):
+    from tests.factories import WorkerFactory
+
+    settings.DJANGO_SIMPLE_QUEUE_STALE_AFTER = 30
+    WorkerFactory(name="gone:1", lost=True)
+    assert worker_warnings(1) == []
+    WorkerFactory(name="idle:2")
+    (warning,) = worker_warnings(1)
+    assert warning.id == "django_simple_queue.W006"
+    assert "idle:2" in warning.msg and "gone:1" not in warning.msg

@@ -443,7 +443,8 @@ def demo_site(
     """``scripts/demo.sh`` running on a free port with its own database, current interpreter."""
     db_path = tmp_path_factory.mktemp("demo-sh") / "demo.sqlite3"
     port = free_port()
-    log = (db_path.parent / "demo.log").open("w+")
+    # Appending: the test reads it (seek) while the processes write to the same file description.
+    log = (db_path.parent / "demo.log").open("a+")
     env = demo_env(db_path, DEMO_PYTHON=sys.executable, PORT=str(port))
     env.pop("DJANGO_SETTINGS_MODULE")  # as from a shell: manage.py chooses sample_site.settings
     proc = subprocess.Popen(
@@ -565,6 +566,14 @@ def test_demo_sh_enqueues_from_the_landing_page_and_its_worker_runs_it(
         time.sleep(0.3)
     assert "4 services checked" in data["output"]
     assert "check_services" in browser.get("/")[2]
+
+
+def test_demo_sh_starts_its_worker_without_warnings(demo_site: dict[str, Any]) -> None:
+    log = demo_site["log"]
+    log.seek(0)
+    output = log.read()
+    assert "django_simple_queue.W" not in output, output
+    assert " started: concurrency 1," in output  # one task at a time on SQLite
 
 
 def test_demo_sh_stops_both_processes_on_ctrl_c(demo_site: dict[str, Any]) -> None:

@@ -319,3 +319,25 @@ def test_create_tasks_writes_nothing_when_one_item_is_invalid():
             ]
         )
     assert Task.objects.count() == 0
+
+
+def test_every_path_refuses_a_value_that_does_not_fit_its_type_hint(admin_client):
+    refusal = "argument 'month' must be int, not null."
+    with pytest.raises(InvalidTaskArguments, match=refusal):
+        create_task("tests.tasks.monthly", {"month": None})
+    rows = [{"task": "tests.tasks.monthly", "args": {"month": m}} for m in (1, 2, None)]
+    with pytest.raises(InvalidTaskArguments, match=refusal):
+        create_tasks(rows)
+    assert admin_add(admin_client, "tests.tasks.monthly", {"month": None}) == [refusal]
+    assert refusal in csv_import(admin_client, "tests.tasks.monthly", {"month": None})
+    # A requeue (as a bulk enqueue on PostgreSQL) binds each kind of call once, but checks the
+    # values of every call: the second copy has the same argument names as the first.
+    fine = TaskFactory(failed=True, task="tests.tasks.monthly", args='{"month": 1}')
+    wrong = TaskFactory(failed=True, task="tests.tasks.monthly", args='{"month": null}')
+    requeued = lifecycle.requeue_copies(
+        Task.objects.filter(id__in=[fine.id, wrong.id]).order_by("created")
+    )
+    assert len(requeued.copies) == 1 and requeued.refused == [(wrong, refusal)]
+    Task.objects.filter(status=Task.QUEUED).delete()
+    assert not Task.objects.filter(status=Task.QUEUED).exists()
+    assert create_task("tests.tasks.monthly", {"month": 6})

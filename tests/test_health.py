@@ -114,7 +114,7 @@ def test_ready_work_with_no_worker_is_a_problem(settings):
     Task.objects.filter(id=task.id).update(created=now - timedelta(minutes=2))
     report = health_report(now)
     assert report["status"] == "problem"
-    assert "no worker" in report["problems"][0]
+    assert "no live worker serves that queue" in report["problems"][0]
     # A live worker elsewhere means the queue is served, just busy.
     TaskFactory(running=True, worker_id="a:1")
     assert health_report(now)["status"] == "ok"
@@ -149,3 +149,22 @@ def test_health_without_the_auth_app_is_404_and_never_imports_the_admin(tmp_path
         PYTHONPATH=f"{tmp_path}:{ROOT}",
     )
     assert run_python(script, env).split() == ["404", "False", "False"]
+
+
+def test_an_idle_worker_serves_its_queues_only(settings):
+    from tests.factories import WorkerFactory
+
+    settings.DJANGO_SIMPLE_QUEUE_STALE_AFTER = 30
+    now = timezone.now()
+    task = TaskFactory(queue="mail")
+    Task.objects.filter(id=task.id).update(created=now - timedelta(minutes=2))
+    WorkerFactory(name="other:1", queues=["reports"])
+    report = health_report(now)
+    assert report["live_workers"] == 1
+    assert report["workers"][0]["state"] == "idle"
+    assert report["problems"] == [
+        "A ready task of queue 'mail' has waited 120s and no live worker serves that queue: "
+        "is a worker running for it?"
+    ]
+    WorkerFactory(name="any:2")  # no --queue: serves every queue
+    assert health_report(now)["status"] == "ok"

@@ -312,3 +312,42 @@ def test_concurrent_claims_take_every_task_once():
     claimed = [task_id for run in runs for task_id in run]
     assert sorted(claimed) == sorted(ids), "every task claimed, none twice"
     assert Task.objects.running().filter(attempts=1).count() == len(ids)
+
+
+def claimed_with_progress(**fields) -> Task:
+    """A task claimed by worker ``w`` that has reported progress."""
+    TaskFactory(**fields)
+    (task,) = lifecycle.claim("w")
+    assert lifecycle.append_output(task, "", progress=0.4, message="40 of 100 rows")
+    return task
+
+
+def no_progress(task: Task) -> tuple[float | None, str]:
+    task.refresh_from_db()
+    assert task.status == Task.QUEUED
+    return task.progress, task.progress_message
+
+
+def test_a_released_task_goes_back_to_the_queue_without_its_progress():
+    task = claimed_with_progress()
+    assert lifecycle.release([task]) == 1
+    assert no_progress(task) == (None, "")
+
+
+def test_an_unknown_claim_goes_back_to_the_queue_without_its_progress():
+    task = claimed_with_progress()
+    assert lifecycle.release_unknown("w", []) == 1
+    assert no_progress(task) == (None, "")
+
+
+def test_a_rescued_task_goes_back_to_the_queue_without_its_progress():
+    task = claimed_with_progress(max_attempts=2)
+    Task.objects.filter(id=task.id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert [t.id for t in lifecycle.rescue_stale()] == [task.id]
+    assert no_progress(task) == (None, "")
+
+
+def test_a_failed_attempt_with_another_due_goes_back_without_its_progress():
+    task = claimed_with_progress(max_attempts=2)
+    assert lifecycle.finish_many([(task, Outcome(Ending.FAILED, error="x"))]) == [Task.QUEUED]
+    assert no_progress(task) == (None, "")

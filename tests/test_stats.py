@@ -58,12 +58,34 @@ def test_workers_are_live_while_their_heartbeat_is_fresh(settings):
     TaskFactory(running=True, worker_id="host:1", heartbeat_at=now - timedelta(minutes=5))
     TaskFactory(running=True, worker_id="host:2", heartbeat_at=now - timedelta(minutes=5))
     rows = stats.workers(now)
-    assert [(r["worker_id"], r["running"], r["live"]) for r in rows] == [
-        ("host:1", 2, True),
-        ("host:2", 1, False),
+    assert [(r["name"], r["running"], r["live"], r["state"]) for r in rows] == [
+        ("host:1", 2, True, "busy"),
+        ("host:2", 1, False, "lost"),
     ]
-    assert [w["worker_id"] for w in dashboard.live_workers(now)] == ["host:1"]
+    assert [(w["name"], w["state"]) for w in dashboard.workers(now)] == [
+        ("host:1", "busy"),
+        ("host:2", "lost"),
+    ]
     assert [(w["worker"], w["live"]) for w in health.worker_report(now)] == [
         ("host:1", True),
         ("host:2", False),
     ]
+
+
+def test_workers_with_a_row_are_idle_busy_or_lost(settings):
+    from tests.factories import WorkerFactory
+
+    settings.DJANGO_SIMPLE_QUEUE_STALE_AFTER = 30
+    now = db.now()
+    WorkerFactory(name="a:1", queues=["mail"], tasks_done=4)
+    WorkerFactory(name="b:2")
+    WorkerFactory(name="c:3", last_seen=now - timedelta(minutes=1))
+    TaskFactory(running=True, worker_id="b:2")
+    rows = {row["name"]: row for row in stats.workers(now)}
+    assert {name: row["state"] for name, row in rows.items()} == {
+        "a:1": "idle",
+        "b:2": "busy",
+        "c:3": "lost",
+    }
+    assert (rows["a:1"]["queues"], rows["a:1"]["done"], rows["a:1"]["live"]) == (["mail"], 4, True)
+    assert rows["b:2"]["running"] == 1 and rows["c:3"]["live"] is False

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from django_simple_queue.models import Task
+from django_simple_queue.models import Task, Worker
 from django_simple_queue.utils import create_task
 from tests.conftest import ROOT, manage, process_running, wait_for, worker_env
 from tests.factories import TaskFactory
@@ -71,6 +73,18 @@ def test_exception_fails_the_task_with_its_traceback_and_the_next_task_runs(run_
     assert "Traceback" in bad_task.error
     assert Task.objects.get(id=good).status == Task.COMPLETED
     assert bad_task.output == "", "what it produced before the error: nothing, not None"
+
+
+def test_the_console_line_of_a_failure_names_its_error(run_worker):
+    bad = create_task("tests.tasks.fail", {"message": "kaboom"})
+    flaky = create_task("tests.tasks.flaky", {"key": "console"}, max_attempts=2)
+    out = run_worker()
+    assert re.search(
+        rf"finished {bad} tests.tasks.fail: Failed in [\d.]+s: ValueError: kaboom$", out, re.M
+    )
+    assert re.search(
+        rf"finished {flaky} tests.tasks.flaky: Failed in [\d.]+s, retry queued: \w+Error: ", out
+    ), out
 
 
 def test_an_exception_that_cannot_be_unpickled_fails_only_its_own_task(run_worker):
@@ -518,3 +532,66 @@ def test_a_timed_out_task_that_ignores_sigterm_is_killed_after_the_grace(run_wor
         "SIGTERM, then SIGKILL after the grace"
     )
     assert Task.objects.get(id=after).status == Task.COMPLETED
+
+
+# --- the worker's own row: seen when idle, busy, gone or lost --------------------------------
+
+FAST_BEATS = {"DSQ_HEARTBEAT_INTERVAL": "0.2", "DSQ_STALE_AFTER": "1.0"}
+
+
+def dashboard_state(client, name: str) -> str | None:
+    html = client.get("/admin/django_simple_queue/task/").content.decode()
+    found = re.search(rf'<tr data-worker="{re.escape(name)}" data-state="(\w+)">', html)
+    return found[1] if found else None
+
+
+def test_a_worker_shows_idle_then_busy_and_its_row_goes_at_a_clean_exit(
+    start_worker, admin_client, settings
+):
+    settings.DJANGO_SIMPLE_QUEUE_STALE_AFTER = 1.0
+    proc = start_worker("--name", "watched", "--queue", "q1", env=FAST_BEATS)
+    wait_for(lambda: Worker.objects.filter(name="watched").exists(), timeout=30)
+    row = Worker.objects.get()
+    assert (row.host, row.pid, row.queues, row.concurrency) == (
+        socket.gethostname(),
+        proc.pid,
+        ["q1"],
+        1,
+    )
+    assert dashboard_state(admin_client, "watched") == "idle"
+    # Idle, it is still seen at every heartbeat.
+    wait_for(lambda: Worker.objects.get().last_seen > row.last_seen)
+    assert dashboard_state(admin_client, "watched") == "idle"
+
+    task_id = create_task("tests.tasks.sleep", {"seconds": 2}, queue="q1")
+    wait_for(lambda: dashboard_state(admin_client, "watched") == "busy")
+    wait_for(lambda: Worker.objects.get().tasks_running == 1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert Task.objects.get(id=task_id).status == Task.COMPLETED
+    assert not Worker.objects.exists()
+    assert dashboard_state(admin_client, "watched") is None
+
+
+def test_the_row_of_a_killed_worker_becomes_lost_after_stale_after(
+    start_worker, admin_client, settings
+):
+    settings.DJANGO_SIMPLE_QUEUE_STALE_AFTER = 1.0
+    proc = start_worker(env=FAST_BEATS)
+    name = f"{socket.gethostname()}:{proc.pid}"
+    wait_for(lambda: dashboard_state(admin_client, name) == "idle", timeout=30)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    assert Worker.objects.filter(name=name).exists(), "no clean exit: the row stays"
+    wait_for(lambda: dashboard_state(admin_client, name) == "lost", timeout=10)
+
+
+def test_a_second_worker_with_a_live_workers_name_does_not_start(start_worker):
+    first = start_worker("--name", "twin")
+    wait_for(lambda: Worker.objects.filter(name="twin").exists(), timeout=30)
+    second = start_worker("--name", "twin")
+    out, _ = second.communicate(timeout=30)
+    assert second.returncode == 1
+    assert "Another worker named 'twin' is running" in out and "another --name" in out
+    assert first.poll() is None and Worker.objects.get().pid == first.pid

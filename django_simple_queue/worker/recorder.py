@@ -89,11 +89,11 @@ class Recorder:
         # Fenced by claim tokens: nothing is written for a task that was rescued meanwhile.
         statuses = lifecycle.finish_many([(task, outcome) for task, outcome, _ in results])
         del self.results[: len(results)]
-        for (task, _, duration), status in zip(results, statuses, strict=True):
+        for (task, outcome, duration), status in zip(results, statuses, strict=True):
             self.finished += 1
             self._forget(task)
             if self.say:
-                self.say(f"finished {task.id} {task.task}: {_label(status, duration)}")
+                self.say(f"finished {task.id} {task.task}: {_label(status, duration, outcome)}")
 
     def flush(self, task: Task) -> None:
         """Write the output and progress a task has streamed since the last flush."""
@@ -116,9 +116,29 @@ class Recorder:
         self.output_sizes.pop(task.id, None)
 
 
-def _label(status: int | None, duration: float) -> str:
+# The error on a console line is cut to this many characters.
+ERROR_LINE_LIMIT = 200
+
+
+def _label(status: int | None, duration: float, outcome: Outcome) -> str:
     if status is None:
         return f"lost its claim in {duration:.2f}s"
     if status == Task.QUEUED:  # the attempt failed and another is due
-        return f"Failed in {duration:.2f}s, retry queued"
-    return f"{dict(Task.STATUS_CHOICES)[status]} in {duration:.2f}s"
+        label = f"Failed in {duration:.2f}s, retry queued"
+    else:
+        label = f"{dict(Task.STATUS_CHOICES)[status]} in {duration:.2f}s"
+    if status in (Task.QUEUED, Task.FAILED):
+        error = error_line(outcome.error)
+        if error:
+            label += f": {error}"
+    return label
+
+
+def error_line(error: str | None) -> str:
+    """What a failure's console line says of its error: a traceback's last line, such as
+    ``ValueError: row 2 is empty``, cut to ERROR_LINE_LIMIT characters."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = lines[-1]
+    return line if len(line) <= ERROR_LINE_LIMIT else line[: ERROR_LINE_LIMIT - 1] + "…"

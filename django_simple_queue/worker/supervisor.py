@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
-from django_simple_queue import conf, db, lifecycle, listen, monitor
+from django_simple_queue import conf, db, lifecycle, listen, monitor, workers
 from django_simple_queue.inline import worker_name
 from django_simple_queue.worker.children import Children, StopReason, wait
 from django_simple_queue.worker.dispatcher import Dispatcher, Stop
@@ -67,6 +67,7 @@ class Worker:
         # What its claims are known by: two live workers with one name would take each other's
         # claims for their own (host:pid is not unique where hosts share a hostname).
         self.name = name or worker_name()
+        self.identity = workers.Identity(self.name, self.queues, self.concurrency)
         self.children = Children(max_tasks_per_child)
         self.outage = Outage(self.heartbeat_interval)
         self.listener: listen.Listener | None = None
@@ -101,6 +102,7 @@ class Worker:
             f"worker {self.name} started: concurrency {self.concurrency}, queues {self.queues or 'all'}"
         )
         try:
+            self._register()
             while not self._should_exit():
                 self._announce_stop()
                 self._turn()
@@ -115,9 +117,18 @@ class Worker:
                     self.recorder.pending,
                 )
             with contextlib.suppress(DatabaseError):
+                if self.identity.started is not None:
+                    workers.unregister(self.identity)
                 connections.close_all()
         self.say(f"worker {self.name} stopped: {self.recorder.finished} tasks finished")
         return 0
+
+    def _register(self) -> None:
+        """Our row, for all to see; with the database away, the first heartbeat writes it."""
+        try:
+            workers.register(self.identity)
+        except (OperationalError, InterfaceError) as exc:
+            self._database_lost(exc)
 
     def _turn(self) -> None:
         """One turn of the loop, online or off; a database error starts (or prolongs) an outage."""
@@ -190,8 +201,8 @@ class Worker:
         db.connection().ensure_connection()
         # A database that failed over may be another server, with a clock of its own.
         db.forget_clock()
-        # Our own claims first, so that no peer takes them for lost.
-        self._heartbeat_claims()
+        # Our own claims (and row) first, so that no peer takes them for lost.
+        self._beat()
         # A claim whose commit we did not hear of was never started: back to the queue.
         returned = lifecycle.release_unknown(self.name, self.dispatcher.held())
         written = self.recorder.pending
@@ -316,17 +327,21 @@ class Worker:
             elif held[child.task.id]:
                 self.dispatcher.stop_unless_done(child, StopReason.CANCEL)
 
-    def _heartbeat_claims(self) -> None:
+    def _beat(self) -> None:
+        """Refresh our claims and our row (the dashboard's "last seen")."""
         lifecycle.heartbeat(self.dispatcher.held())
+        running = len(self.children.busy())
+        workers.beat(self.identity, running=running, done=self.recorder.finished)
         self.last["heartbeat"] = time.monotonic()
 
     def _heartbeat(self) -> None:
-        self._heartbeat_claims()
+        self._beat()
         if self.listener is None:
             self.listener = listen.Listener.open()
         if time.monotonic() >= self.rescue_after:
             for task in lifecycle.rescue_stale():
                 self.say(f"rescued {task.id} {task.task} from lost worker {task.worker_id}")
+            workers.forget_lost()
         for task in monitor.detect_orphaned_tasks():
             pid = task.worker_pid
             self.say(f"orphaned {task.id} {task.task}: worker process {pid} on this host is gone")

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_simple_queue.checks import worker_warnings
+from django_simple_queue.exceptions import WorkerNameTaken
 from django_simple_queue.worker import Worker
 
 T = TypeVar("T", int, float)
@@ -132,4 +133,7 @@ class Command(BaseCommand):
             schedules=options["schedules"],
             say=None if quiet else say,
         )
-        worker.run()
+        try:
+            worker.run()
+        except WorkerNameTaken as exc:
+            raise CommandError(str(exc)) from exc
