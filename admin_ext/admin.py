@@ -348,7 +348,7 @@ class TaskAdmin(BaseAdmin):
             # Only for a page being rendered: an action's POST redirects and needs none of it.
             available = self.get_actions(request)  # empty in a popup and for view-only staff
             query = request.GET.urlencode()
-            context["dashboard"] = dashboard.context()
+            context["dashboard"] = dashboard.context(site=self.admin_site.name)
             context["apply_all"] = [
                 (self._apply_url(name, query), actions.ALL_MATCHING_LABELS[name])
                 for name in actions.ACTIONS

@@ -15,11 +15,12 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncHour
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from django_simple_queue import conf, db, stats
-from django_simple_queue.models import Task
+from django_simple_queue.models import Schedule, Task
 
 # Up to this many rows a count is exact; beyond it the planner's estimate is shown as "≈".
 EXACT_BELOW = 10_000
@@ -155,13 +156,28 @@ def workers(now: datetime | None = None) -> list[dict[str, Any]]:
     ]
 
 
-def context(now: datetime | None = None) -> dict[str, Any]:
+def next_runs(now: datetime, site: str = "admin", count: int = 5) -> list[dict[str, Any]]:
+    """The next runs of enabled schedules, soonest first, each linked to its schedule's page."""
+    upcoming = Schedule.objects.enabled().filter(next_run_at__isnull=False).order_by("next_run_at")
+    rows = []
+    for schedule in upcoming[:count]:
+        try:
+            url = reverse(f"{site}:django_simple_queue_schedule_change", args=[schedule.pk])
+        except NoReverseMatch:  # a project's own admin site without the schedule admin
+            url = ""
+        at = schedule.next_run_at
+        rows.append({"schedule": schedule, "at": at, "due": at is None or at <= now, "url": url})
+    return rows
+
+
+def context(now: datetime | None = None, site: str = "admin") -> dict[str, Any]:
     """Everything the dashboard template shows."""
     now = now or db.now()
     return {
         "statuses": status_counts(),
         "queues": queue_depths(now),
         "workers": workers(now),
+        "next_runs": next_runs(now, site),
         "chart": hourly_chart(now),
         "stale_after": conf.get("STALE_AFTER"),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from django.urls import NoReverseMatch, reverse
@@ -93,11 +93,14 @@ def progress_bar(task: Task) -> str:
     )
 
 
-def moment(value: datetime | None, same_day_as: datetime | None = None) -> str:
-    """A time in the admin's date format, with seconds; only the time if on ``same_day_as``'s day."""
+def moment(
+    value: datetime | None, same_day_as: datetime | None = None, zone: tzinfo | None = None
+) -> str:
+    """A time in the admin's date format, with seconds, in ``zone`` (default: the current time
+    zone); only the time if on ``same_day_as``'s day."""
     if value is None:
         return "—"
-    value = timezone.localtime(value)
+    value = value.astimezone(zone) if zone is not None else timezone.localtime(value)
     clock = format_datetime(value, "H:i:s")
     if same_day_as is not None and timezone.localtime(same_day_as).date() == value.date():
         return clock

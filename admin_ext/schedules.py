@@ -52,7 +52,12 @@ FORM_FIELDS = (
     "enabled",
 )
 # Which field an InvalidSchedule is about, by a word of its message.
-TIMING_FIELDS = (("timezone", "timezone"), ("interval", "interval"), ("misfire", "misfire"))
+TIMING_FIELDS = (
+    ("either", "cron"),
+    ("timezone", "timezone"),
+    ("interval", "interval"),
+    ("misfire", "misfire"),
+)
 
 
 class ScheduleForm(forms.ModelForm):
@@ -176,7 +181,7 @@ class ScheduleAdmin(BaseAdmin):
         (_("Its tasks"), {"fields": [("queue", "priority"), ("max_attempts", "timeout")]}),
         (
             _("Runs"),
-            {"fields": ["next_run_at", "last_run_at", "last_run", "last_error", "source"]},
+            {"fields": ["next_run", "last_run", "last_error", "source"]},
         ),
     ]
     if HAS_IMPORT_EXPORT:
@@ -205,7 +210,7 @@ class ScheduleAdmin(BaseAdmin):
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Schedule | None = None) -> list[str]:
-        names = ["upcoming", "next_run_at", "last_run_at", "last_run", "last_error", "source"]
+        names = ["upcoming", "next_run", "last_run", "last_error", "source"]
         if obj is not None and obj.source == Schedule.SETTINGS:
             # Declared in code: edited there. Staff may still turn it off (or on).
             names += [name for name in FORM_FIELDS if name != "enabled"]
@@ -240,7 +245,8 @@ class ScheduleAdmin(BaseAdmin):
     def next_run(self, obj: Schedule) -> str:
         if not obj.enabled or obj.next_run_at is None:
             return "—"
-        local = obj.next_run_at.astimezone(obj.timing.zone())
+        zone = obj.timing.zone()
+        local = obj.next_run_at.astimezone(zone)
         now = db.now()
         relative = (
             _("in %(time)s") % {"time": timeuntil(obj.next_run_at, now)}
@@ -249,7 +255,7 @@ class ScheduleAdmin(BaseAdmin):
         )
         return format_html(
             '{} {} <span class="dsq-quiet">({})</span>',
-            moment(local),
+            moment(local, zone=zone),
             local.tzname(),
             relative,
         )
@@ -257,8 +263,8 @@ class ScheduleAdmin(BaseAdmin):
     @admin.display(description=_("Last run"))
     def last_run(self, obj: Schedule) -> str:
         task_id = getattr(obj, "last_task_id", None)
-        if task_id is None:
-            return "—"
+        if task_id is None:  # never run, or its task was deleted since
+            return moment(obj.last_run_at) if obj.last_run_at else "—"
         status = getattr(obj, "last_task_status", Task.QUEUED)
         label = dict(Task.STATUS_CHOICES).get(status, "")
         url = reverse("admin:django_simple_queue_task_change", args=[task_id])
@@ -279,7 +285,10 @@ class ScheduleAdmin(BaseAdmin):
             runs = obj.timing.upcoming(timezone.now(), 5)
         except schedules.InvalidSchedule as exc:
             return str(exc)
+        zone = obj.timing.zone()
         return format_html(
             '<ol class="dsq-upcoming">{}</ol>',
-            format_html_join("", "<li>{} {}</li>", ((moment(r), r.tzname()) for r in runs)),
+            format_html_join(
+                "", "<li>{} {}</li>", ((moment(r, zone=zone), r.tzname()) for r in runs)
+            ),
         )

@@ -18,7 +18,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from django_simple_queue.models import Task
+from django_simple_queue.models import Schedule, Task
 from tests.conftest import ROOT
 from tests.factories import TaskFactory
 
@@ -347,3 +347,32 @@ def test_a_finished_task_page_is_read_only_with_real_buttons(page: Page) -> None
     requeue_box, badge_box = requeue.bounding_box(), badge.bounding_box()
     assert requeue_box and badge_box
     assert requeue_box["height"] >= 2 * badge_box["height"]  # a button, not a status label
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_schedule_form_has_the_enqueue_forms_fields_refuses_bad_cron_and_lists_runs(
+    page: Page,
+) -> None:
+    page.goto("/admin/django_simple_queue/schedule/add/")
+    page.fill("#id_name", "weekday-report")
+    page.select_option("#id_task", "tests.tasks.monthly")
+    # The argument fields of the enqueue form, in step with the JSON.
+    arg(page, "month").fill("11")
+    assert args_of(page) == {"month": 11, "note": ""}
+    page.fill("#id_cron", "0 9 * * mon-fry")
+    page.click("input[name=_continue]")
+    expect(page.locator(".errorlist")).to_contain_text("is not a valid cron expression")
+    assert not Schedule.objects.exists()
+
+    page.fill("#id_cron", "0 9 * * mon-fri")
+    page.fill("#id_timezone", "Europe/Berlin")
+    page.click("input[name=_continue]")
+    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+    expect(page.locator(".dsq-upcoming li")).to_have_count(5)
+    expect(page.locator(".dsq-upcoming li").first).to_contain_text("09:00:00")
+    schedule = Schedule.objects.get()
+    assert (schedule.cron, json.loads(schedule.args)) == (
+        "0 9 * * mon-fri",
+        {"month": 11, "note": ""},
+    )
+    screenshot(page, "admin-schedule.png")

@@ -5,54 +5,165 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_simple_queue', '0005_task_timeout_help'),
+        ("django_simple_queue", "0005_task_timeout_help"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='task',
-            name='scheduled_for',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='Scheduled for'),
+            model_name="task",
+            name="scheduled_for",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="Scheduled for"),
         ),
         migrations.CreateModel(
-            name='Schedule',
+            name="Schedule",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True, verbose_name='Name')),
-                ('task', models.CharField(help_text='Dotted path of the function to enqueue.', max_length=127, verbose_name='Task')),
-                ('args', models.TextField(blank=True, default='{}', help_text="A JSON object of keyword arguments, checked like a task's.", verbose_name='Arguments')),
-                ('cron', models.CharField(blank=True, default='', help_text='minute hour day-of-month month day-of-week, e.g. 30 3 * * *', max_length=100, verbose_name='Cron')),
-                ('interval', models.PositiveIntegerField(blank=True, help_text='Seconds between runs, instead of cron.', null=True, verbose_name='Interval')),
-                ('timezone', models.CharField(blank=True, default='', help_text='IANA name such as Europe/Berlin; empty uses TIME_ZONE.', max_length=64, verbose_name='Timezone')),
-                ('enabled', models.BooleanField(default=True, verbose_name='Enabled')),
-                ('queue', models.CharField(default='default', max_length=64, verbose_name='Queue')),
-                ('priority', models.IntegerField(default=0, help_text='Higher runs first.', verbose_name='Priority')),
-                ('max_attempts', models.PositiveIntegerField(blank=True, help_text='Empty uses DJANGO_SIMPLE_QUEUE_MAX_ATTEMPTS.', null=True, verbose_name='Max attempts')),
-                ('timeout', models.PositiveIntegerField(blank=True, help_text='Seconds; empty uses DJANGO_SIMPLE_QUEUE_TASK_TIMEOUT.', null=True, verbose_name='Timeout')),
-                ('misfire', models.CharField(choices=[('latest', 'Enqueue the latest missed run'), ('skip', 'Skip missed runs'), ('all', 'Enqueue every missed run (up to 100)')], default='latest', max_length=10, verbose_name='After downtime')),
-                ('next_run_at', models.DateTimeField(blank=True, null=True, verbose_name='Next run')),
-                ('last_run_at', models.DateTimeField(blank=True, null=True, verbose_name='Last run')),
-                ('last_error', models.TextField(blank=True, default='', help_text='Why the last run could not enqueue its task; empty when it could.', verbose_name='Last error')),
-                ('source', models.CharField(choices=[('settings', 'Settings'), ('admin', 'Admin')], default='admin', editable=False, max_length=10, verbose_name='Declared in')),
-                ('created', models.DateTimeField(auto_now_add=True, verbose_name='Created')),
-                ('modified', models.DateTimeField(auto_now=True, verbose_name='Modified')),
+                (
+                    "id",
+                    models.AutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True, verbose_name="Name")),
+                (
+                    "task",
+                    models.CharField(
+                        help_text="Dotted path of the function to enqueue.",
+                        max_length=127,
+                        verbose_name="Task",
+                    ),
+                ),
+                (
+                    "args",
+                    models.TextField(
+                        blank=True,
+                        default="{}",
+                        help_text="A JSON object of keyword arguments, checked like a task's.",
+                        verbose_name="Arguments",
+                    ),
+                ),
+                (
+                    "cron",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="minute hour day-of-month month day-of-week, e.g. 30 3 * * *",
+                        max_length=100,
+                        verbose_name="Cron",
+                    ),
+                ),
+                (
+                    "interval",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Seconds between runs, instead of cron.",
+                        null=True,
+                        verbose_name="Interval",
+                    ),
+                ),
+                (
+                    "timezone",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="IANA name such as Europe/Berlin; empty uses TIME_ZONE.",
+                        max_length=64,
+                        verbose_name="Timezone",
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True, verbose_name="Enabled")),
+                ("queue", models.CharField(default="default", max_length=64, verbose_name="Queue")),
+                (
+                    "priority",
+                    models.IntegerField(
+                        default=0, help_text="Higher runs first.", verbose_name="Priority"
+                    ),
+                ),
+                (
+                    "max_attempts",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Empty uses DJANGO_SIMPLE_QUEUE_MAX_ATTEMPTS.",
+                        null=True,
+                        verbose_name="Max attempts",
+                    ),
+                ),
+                (
+                    "timeout",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Seconds; empty uses DJANGO_SIMPLE_QUEUE_TASK_TIMEOUT.",
+                        null=True,
+                        verbose_name="Timeout",
+                    ),
+                ),
+                (
+                    "misfire",
+                    models.CharField(
+                        choices=[
+                            ("latest", "Enqueue the latest missed run"),
+                            ("skip", "Skip missed runs"),
+                            ("all", "Enqueue every missed run (up to 100)"),
+                        ],
+                        default="latest",
+                        max_length=10,
+                        verbose_name="After downtime",
+                    ),
+                ),
+                (
+                    "next_run_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="Next run"),
+                ),
+                (
+                    "last_run_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="Last run"),
+                ),
+                (
+                    "last_error",
+                    models.TextField(
+                        blank=True,
+                        default="",
+                        help_text="Why the last run could not enqueue its task; empty when it could.",
+                        verbose_name="Last error",
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("settings", "Settings"), ("admin", "Admin")],
+                        default="admin",
+                        editable=False,
+                        max_length=10,
+                        verbose_name="Declared in",
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True, verbose_name="Created")),
+                ("modified", models.DateTimeField(auto_now=True, verbose_name="Modified")),
             ],
             options={
-                'verbose_name': 'Schedule',
-                'verbose_name_plural': 'Schedules',
-                'ordering': ('name',),
-                'indexes': [models.Index(fields=['next_run_at'], name='dsq_schedule_next_run_idx')],
+                "verbose_name": "Schedule",
+                "verbose_name_plural": "Schedules",
+                "ordering": ("name",),
+                "indexes": [models.Index(fields=["next_run_at"], name="dsq_schedule_next_run_idx")],
             },
         ),
         migrations.AddField(
-            model_name='task',
-            name='schedule',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='tasks', to='django_simple_queue.schedule', verbose_name='Schedule'),
+            model_name="task",
+            name="schedule",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="tasks",
+                to="django_simple_queue.schedule",
+                verbose_name="Schedule",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='task',
-            constraint=models.UniqueConstraint(fields=('schedule', 'scheduled_for'), name='dsq_task_one_per_tick'),
+            model_name="task",
+            constraint=models.UniqueConstraint(
+                fields=("schedule", "scheduled_for"), name="dsq_task_one_per_tick"
+            ),
         ),
     ]
