@@ -178,3 +178,13 @@ def test_a_daily_0230_in_berlin_runs_once_on_both_change_days_through_the_databa
         )
         assert sorted(days.values()) == [1, 1], days
     db.forget_clock()
+
+
+def test_a_schedule_may_name_a_django_task_of_this_queues_backend():
+    pytest.importorskip("django_simple_queue.backends")
+    schedule = ScheduleFactory(
+        task="tests.backend_tasks.add", args=json.dumps({"a": 2}), next_run_at=T0
+    )
+    assert scheduler.enqueue_due(now=T0) == 1
+    task = Task.objects.get()
+    assert (task.backend, task.schedule, json.loads(task.args)) == ("default", schedule, {"a": 2})

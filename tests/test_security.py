@@ -285,3 +285,31 @@ def test_tasks_backend_refuses_what_is_not_a_module_level_task():
     with pytest.raises(InvalidTask, match="module level"):
         task(os.system).enqueue("true")
     assert not Task.objects.exists()
+
+
+def test_schedules_refuse_a_path_outside_the_allowed_list(admin_client):
+    from django_simple_queue import scheduler
+    from django_simple_queue.models import Schedule
+    from tests.factories import ScheduleFactory
+
+    # Made in the admin: not offered.
+    response = admin_client.post(
+        reverse("admin:django_simple_queue_schedule_add"),
+        {
+            "name": "x",
+            "task": FORBIDDEN,
+            "args": '{"command": "true"}',
+            "interval": "5",
+            "misfire": "latest",
+            "queue": "default",
+            "priority": "0",
+        },
+    )
+    assert "Select a valid choice" in response.content.decode()
+    assert not Schedule.objects.exists()
+    # Written into the table by other means: the worker's pass refuses to enqueue it.
+    row = ScheduleFactory(task=FORBIDDEN, args='{"command": "true"}', next_run_at=timezone.now())
+    assert scheduler.enqueue_due() == 0
+    row.refresh_from_db()
+    assert "is not in the allowed list" in row.last_error
+    assert not Task.objects.exists()
