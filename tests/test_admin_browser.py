@@ -328,8 +328,10 @@ def test_the_list_fits_at_1400_px_and_paths_wrap_between_words(page: Page) -> No
     for header in ("Created", "Started", "Duration"):
         box = page.locator("#result_list thead th", has_text=header).bounding_box()
         assert box and box["x"] + box["width"] <= width, header
-    cell = page.locator("#result_list td.field-task_column").first
+    cell = page.locator("#result_list td.field-task_column", has_text="generate_quarterly").first
     sidebar = page.locator("#changelist-filter a", has_text="generate_quarterly").first
+    short = page.locator("#result_list td.field-task_column", has_text="tests.tasks.add")
+    assert short.evaluate(LINE_BREAKS) == [], "a short path is not broken"
     for element in (cell, sidebar):
         breaks = element.evaluate(LINE_BREAKS)
         assert breaks, "the path is long enough to wrap"
