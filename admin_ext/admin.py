@@ -14,7 +14,13 @@ from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -36,11 +42,11 @@ from admin_ext.display import (
     status_url,
     timeline,
 )
-from admin_ext.filters import QueueFilter, TaskPathFilter
+from admin_ext.filters import QueueFilter, TaskPathFilter, UniqueKeyFilter
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
 from admin_ext.schedules import ScheduleAdmin
 from admin_ext.workers import WorkerAdmin
-from django_simple_queue import enqueue, lifecycle
+from django_simple_queue import enqueue, lifecycle, queues
 from django_simple_queue.models import Schedule, Task, Worker
 
 HAS_IMPORT_EXPORT = apps.is_installed("import_export")
@@ -71,7 +77,16 @@ DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
     ),
     (
         _("Scheduling"),
-        {"fields": [("queue", "priority"), "run_after", ("attempts", "max_attempts"), "timeout"]},
+        {
+            "fields": [
+                ("queue", "priority"),
+                "run_after",
+                ("attempts", "max_attempts"),
+                "timeout",
+                "unique_key",
+                ("concurrency_key", "concurrency_limit"),
+            ]
+        },
     ),
     (
         _("Execution"),
@@ -103,7 +118,7 @@ class TaskAdmin(BaseAdmin):
         "duration_column",
     )
     list_display_links = ("short_id",)
-    list_filter = ("status", QueueFilter, TaskPathFilter)
+    list_filter = ("status", QueueFilter, TaskPathFilter, UniqueKeyFilter)
     date_hierarchy = "created"
     search_fields = ("task", "output", "error")  # and the id: get_search_results()
     search_help_text = _("Search by exact id, task path, output or error.")
@@ -334,6 +349,7 @@ class TaskAdmin(BaseAdmin):
         wrap = self.admin_site.admin_view
         custom = [
             path("apply/<str:action>/", wrap(self.apply_all_view), name=f"{prefix}_apply_all"),
+            path("queue-control/", wrap(self.queue_control_view), name=f"{prefix}_queue_control"),
             path("<path:object_id>/requeue/", wrap(self.requeue_view), name=f"{prefix}_requeue"),
             path("<path:object_id>/cancel/", wrap(self.cancel_view), name=f"{prefix}_cancel"),
         ]
@@ -349,6 +365,10 @@ class TaskAdmin(BaseAdmin):
             available = self.get_actions(request)  # empty in a popup and for view-only staff
             query = request.GET.urlencode()
             context["dashboard"] = dashboard.context(site=self.admin_site.name)
+            if self.has_change_permission(request) and not getattr(request, "is_popup", False):
+                context["dashboard"]["queue_control_url"] = reverse(
+                    f"{self.admin_site.name}:django_simple_queue_task_queue_control"
+                )
             context["apply_all"] = [
                 (self._apply_url(name, query), actions.ALL_MATCHING_LABELS[name])
                 for name in actions.ACTIONS
@@ -429,6 +449,30 @@ class TaskAdmin(BaseAdmin):
                 )
         return HttpResponseRedirect(
             reverse(f"{self.admin_site.name}:django_simple_queue_task_change", args=[obj.pk])
+        )
+
+    def queue_control_view(self, request: HttpRequest) -> HttpResponse:
+        """Pause or resume a queue from the dashboard (change permission, POST)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        name, action = request.POST.get("queue", ""), request.POST.get("action")
+        if not name or action not in ("pause", "resume"):
+            return HttpResponseBadRequest("Name a queue and pause or resume.")
+        if action == "pause":
+            done = queues.pause(name)
+            text = (
+                _("Queue %s paused: workers take no new task from it.")
+                if done
+                else _("Queue %s was already paused.")
+            )
+        else:
+            done = queues.resume(name)
+            text = _("Queue %s resumed.") if done else _("Queue %s was not paused.")
+        self.message_user(request, text % name, messages.SUCCESS if done else messages.INFO)
+        return HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:django_simple_queue_task_changelist")
         )
 
     def requeue_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

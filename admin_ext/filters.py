@@ -19,6 +19,8 @@ from django_simple_queue.models import Task
 
 # Queues are looked up among queued tasks and this many recent ones, not the whole history.
 RECENT = 5_000
+# The unique-key filter lists at most this many keys of active tasks.
+RECENT_KEYS = 50
 
 
 def recent_values(field: Literal["queue", "task"]) -> set[str]:
@@ -68,6 +70,27 @@ class TaskPathFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> QuerySet[Task]:
         if self.value():
             return queryset.filter(task=self.value())
+        return queryset
+
+
+class UniqueKeyFilter(admin.SimpleListFilter):
+    """Tasks by unique key: the keys held by queued or running tasks (a small partial index)."""
+
+    title = _("unique key")
+    parameter_name = "unique_key"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        active = Task.objects.filter(
+            status__in=(Task.QUEUED, Task.PROGRESS), unique_key__isnull=False
+        ).order_by("unique_key")
+        keys = list(active.values_list("unique_key", flat=True).distinct()[:RECENT_KEYS])
+        if self.value() and self.value() not in keys:
+            keys.append(str(self.value()))
+        return [(key, key) for key in keys if key is not None]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> QuerySet[Task]:
+        if self.value():
+            return queryset.filter(unique_key=self.value())
         return queryset
 
 

@@ -87,7 +87,8 @@ def plan() -> str:
     known = lifecycle._claim_changes(uuid.uuid4(), "plan", None, now)
     del known["attempts"]  # computed by the database, as lifecycle.claim does
     sql, _ = postgres._claim_sql(frozenset(known))
-    sql = pgdriver.plain_placeholders(sql.replace("{queues}", ""))
+    sql = sql.replace("{ready}", postgres._READY).replace("{queues}", "AND concurrency_key IS NULL")
+    sql = pgdriver.plain_placeholders(sql)
     params = {**known, "now": now, "limit": 10}
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")

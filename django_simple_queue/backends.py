@@ -7,6 +7,7 @@ calls ``send_finished``.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import uuid
@@ -18,7 +19,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.module_loading import import_string
 
-from django_simple_queue import callables, conf, enqueue, signals
+from django_simple_queue import callables, conf, db, enqueue, signals
 from django_simple_queue._compat import (
     BaseTaskBackend,
     InvalidTask,
@@ -61,10 +62,30 @@ class WorkerLost(Exception):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DatabaseTask(Task):
-    """A ``Task`` that also carries this queue's ``max_attempts`` and ``timeout`` (seconds)."""
+    """A ``Task`` that also carries this queue's ``max_attempts``, ``timeout`` (seconds) and queue
+    controls (docs/queues.md): ``@task(concurrency_key="api", concurrency_limit=2)``, or per call
+    ``send_report.keyed(unique_key=f"report:{month}").enqueue(month=month)``."""
 
     max_attempts: int | None = None
     timeout: int | None = None
+    unique_key: str | None = None
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+
+    def keyed(
+        self,
+        *,
+        unique_key: str | None = None,
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
+    ) -> DatabaseTask:
+        """This task with queue-control keys for the next ``enqueue``."""
+        return dataclasses.replace(
+            self,
+            unique_key=unique_key,
+            concurrency_key=concurrency_key or self.concurrency_key,
+            concurrency_limit=concurrency_limit or self.concurrency_limit,
+        )
 
 
 def class_path(cls: type) -> str:
@@ -130,10 +151,15 @@ class DatabaseBackend(BaseTaskBackend):
                 max_attempts=getattr(task, "max_attempts", None) or self.max_attempts,
                 timeout=getattr(task, "timeout", None) or self.timeout,
                 enqueued_by=f"tasks:{self.alias}",
+                unique_key=getattr(task, "unique_key", None),
+                concurrency_key=getattr(task, "concurrency_key", None),
+                concurrency_limit=getattr(task, "concurrency_limit", None),
             )
-        except InvalidTaskArguments as exc:
+        except (InvalidTaskArguments, ValueError) as exc:
             raise InvalidTask(str(exc)) from exc
-        enqueue.insert(row)
+        task_id = enqueue.insert(row)
+        if task_id != row.id:  # its unique key is held: the result is the holder's
+            row = TaskRow.objects.using(db.alias()).get(id=task_id)
         result = build_result(row, task)
         task_enqueued.send(type(self), task_result=result)
         return result

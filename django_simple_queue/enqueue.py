@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from django_simple_queue import callables, conf, db, notify, postgres
 from django_simple_queue.exceptions import TaskNotAllowedError
@@ -39,6 +39,8 @@ __all__ = [
     "create_tasks",
     "insert",
 ]
+
+KEY_LENGTH = 255
 
 # Rows per INSERT: large batches keep round trips few; PostgreSQL takes up to 65,535 parameters.
 BATCH_SIZE = 1000
@@ -60,6 +62,9 @@ def checked_values(
     enqueued_by: str = "",
     backend: str = "",
     positional_args: Sequence[Any] = (),
+    unique_key: str | None = None,
+    concurrency_key: str | None = None,
+    concurrency_limit: int | None = None,
     checked: Checked | None = None,
 ) -> dict[str, Any]:
     """The checked column values of a new task; raises before anything is written.
@@ -88,6 +93,8 @@ def checked_values(
         raise ValueError(f"max_attempts must be at least 1, not {attempts}.")
     if timeout is not None and int(timeout) < 1:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout}.")
+    if unique_key is not None or concurrency_key is not None or concurrency_limit is not None:
+        values.update(controls(unique_key, concurrency_key, concurrency_limit))
     return {
         "task": task,
         "args": text,
@@ -98,6 +105,26 @@ def checked_values(
         "timeout": timeout,
         "enqueued_by": enqueued_by,
         **values,
+    }
+
+
+def controls(
+    unique_key: str | None, concurrency_key: str | None, concurrency_limit: int | None
+) -> dict[str, Any]:
+    """The queue-control columns, checked (docs/queues.md)."""
+    for name, key in (("unique_key", unique_key), ("concurrency_key", concurrency_key)):
+        if key is not None and (not isinstance(key, str) or not key or len(key) > KEY_LENGTH):
+            raise ValueError(f"{name} must be a non-empty text of at most {KEY_LENGTH} characters.")
+    if concurrency_limit is not None:
+        if concurrency_key is None:
+            raise ValueError("concurrency_limit needs a concurrency_key to count tasks by.")
+        if isinstance(concurrency_limit, bool) or int(concurrency_limit) < 1:
+            raise ValueError(f"concurrency_limit must be at least 1, not {concurrency_limit}.")
+    limit = None if concurrency_key is None else int(concurrency_limit or 1)
+    return {
+        "unique_key": unique_key,
+        "concurrency_key": concurrency_key,
+        "concurrency_limit": limit,
     }
 
 
@@ -113,6 +140,9 @@ def build_task(
     enqueued_by: str = "",
     backend: str = "",
     positional_args: Sequence[Any] = (),
+    unique_key: str | None = None,
+    concurrency_key: str | None = None,
+    concurrency_limit: int | None = None,
 ) -> Task:
     """Check everything about a task and return it unsaved; raise before anything is written."""
     return Task(
@@ -127,16 +157,49 @@ def build_task(
             enqueued_by=enqueued_by,
             backend=backend,
             positional_args=positional_args,
+            unique_key=unique_key,
+            concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
         )
     )
 
 
 def insert(obj: Task) -> uuid.UUID:
-    """Write one task made by ``build_task`` and wake the workers of its queue."""
+    """Write one task made by ``build_task`` and wake the workers of its queue; with a
+    ``unique_key`` held by a queued or running task, write nothing and return that task's id."""
     using = db.alias()
+    if obj.unique_key is not None:
+        return _insert_unique(lambda: _save(obj, using), obj.unique_key, using)
+    return _save(obj, using)
+
+
+def _save(obj: Task, using: str) -> uuid.UUID:
     obj.save(force_insert=True, using=using)
     notify.task_enqueued(obj.queue, using)
     return obj.id
+
+
+def _insert_unique(write: Callable[[], uuid.UUID | None], key: str, using: str) -> uuid.UUID:
+    """``write()`` unless an active task holds ``key``; the database refuses a second one (a
+    partial unique index), so two callers at the same moment make one row."""
+    for _ in range(5):
+        try:
+            with transaction.atomic(using=using):
+                written = write()
+        except IntegrityError:
+            written = None
+        if written is not None:
+            return written
+        holder = (
+            Task.objects.using(using)
+            .filter(unique_key=key, status__in=(Task.QUEUED, Task.PROGRESS))
+            .values_list("id", flat=True)
+            .first()
+        )
+        if holder is not None:
+            return holder
+        # The holder finished between the two statements: the key is free again.
+    raise RuntimeError(f"unique_key {key!r}: no task could be written or found.")
 
 
 def create_task(
@@ -149,10 +212,16 @@ def create_task(
     max_attempts: int | None = None,
     timeout: int | None = None,
     enqueued_by: str = "",
+    unique_key: str | None = None,
+    concurrency_key: str | None = None,
+    concurrency_limit: int | None = None,
 ) -> uuid.UUID:
     """Queue ``task(**args)`` and return the new task's id.
 
     Inside ``transaction.atomic()`` the task becomes visible (and workers are woken) on commit.
+    With ``unique_key``, while a task with that key is queued or running, nothing is written and
+    that task's id is returned. With ``concurrency_key``, at most ``concurrency_limit`` (default 1)
+    tasks of that key run at once.
     """
     values = checked_values(
         task,
@@ -163,35 +232,56 @@ def create_task(
         max_attempts=max_attempts,
         timeout=timeout,
         enqueued_by=enqueued_by,
+        unique_key=unique_key,
+        concurrency_key=concurrency_key,
+        concurrency_limit=concurrency_limit,
     )
     using = db.alias()
-    if postgres.applies(using):
-        return postgres.insert_one(values, using)
-    return insert(Task(**values))
+    if not postgres.applies(using):
+        return insert(Task(**values))
+    if unique_key is None:
+        task_id = postgres.insert_one(values, using)
+        assert task_id is not None  # nothing to conflict with
+        return task_id
+    return _insert_unique(
+        lambda: postgres.insert_one(values, using, unique=True), unique_key, using
+    )
 
 
 def create_tasks(tasks: Iterable[Task | Mapping[str, Any]]) -> list[uuid.UUID]:
     """Queue many tasks at once (COPY on PostgreSQL, INSERTs of 1,000 rows elsewhere); each item is a
     Task from ``build_task`` or a dict of ``create_task``'s arguments. Nothing is written if any item
-    is invalid."""
+    is invalid. An item with a ``unique_key`` held by an active task is not written: its place in
+    the returned ids holds that task's id."""
     using = db.alias()
-    if postgres.applies(using):
-        # Dicts become rows without a model instance in between: most of the cost at this scale.
-        checked: Checked = {}
-        built = [
-            item if isinstance(item, Task) else checked_values(**item, checked=checked)
-            for item in tasks
-        ]
-        with transaction.atomic(using=using):
-            ids = postgres.copy_many(built, using)
-            for queue in {
-                item.queue if isinstance(item, Task) else item["queue"] for item in built
-            }:
-                notify.task_enqueued(queue, using)
-        return ids
-    objs = [item if isinstance(item, Task) else build_task(**item) for item in tasks]
+    fast = postgres.applies(using)
+    # Dicts become rows without a model instance in between: most of the cost at this scale.
+    checked: Checked = {}
+    built: list[Task | dict[str, Any]] = [
+        item
+        if isinstance(item, Task)
+        else (checked_values(**item, checked=checked) if fast else build_task(**item))
+        for item in tasks
+    ]
+    plain = [(i, item) for i, item in enumerate(built) if _unique_key(item) is None]
+    ids: list[uuid.UUID | None] = [None] * len(built)
     with transaction.atomic(using=using):
-        Task.objects.using(using).bulk_create(objs, batch_size=BATCH_SIZE)
-        for queue in {obj.queue for obj in objs}:
+        if fast:
+            written = postgres.copy_many([item for _, item in plain], using)
+        else:
+            objs = [item for _, item in plain if isinstance(item, Task)]
+            Task.objects.using(using).bulk_create(objs, batch_size=BATCH_SIZE)
+            written = [obj.id for obj in objs]
+        for (i, _), task_id in zip(plain, written, strict=True):
+            ids[i] = task_id
+        for i, item in enumerate(built):
+            if ids[i] is None:
+                obj = item if isinstance(item, Task) else Task(**item)
+                ids[i] = insert(obj)
+        for queue in {item.queue if isinstance(item, Task) else item["queue"] for item in built}:
             notify.task_enqueued(queue, using)
-    return [obj.id for obj in objs]
+    return [task_id for task_id in ids if task_id is not None]
+
+
+def _unique_key(item: Task | Mapping[str, Any]) -> str | None:
+    return item.unique_key if isinstance(item, Task) else item.get("unique_key")

@@ -114,6 +114,22 @@ class Task(models.Model):
         help_text=_("Seconds; empty uses DJANGO_SIMPLE_QUEUE_TASK_TIMEOUT."),
     )
     enqueued_by = models.CharField(_("Enqueued by"), max_length=150, blank=True, default="")
+    # Queue control (queues.py): one active task per unique key; at most concurrency_limit tasks
+    # of one concurrency key running at once, across every worker.
+    unique_key = models.CharField(
+        _("Unique key"),
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text=_("While a task with this key is queued or running, no other is enqueued."),
+    )
+    concurrency_key = models.CharField(_("Concurrency key"), max_length=255, null=True, blank=True)
+    concurrency_limit = models.PositiveIntegerField(
+        _("Concurrency limit"),
+        null=True,
+        blank=True,
+        help_text=_("How many tasks of its concurrency key may run at once."),
+    )
     requeued_from = models.ForeignKey(
         "self",
         verbose_name=_("Requeued from"),
@@ -175,8 +191,29 @@ class Task(models.Model):
             models.Index(fields=["status", "-created"], name="dsq_task_status_idx"),
             models.Index(fields=["-created"], name="dsq_task_created_idx"),
             models.Index(fields=["finished_at"], name="dsq_task_finished_idx"),
+            # What the claim counts and looks for when keys or queue caps are in use: small,
+            # as they hold running or keyed rows only.
+            models.Index(
+                fields=["concurrency_key"],
+                condition=Q(status=1, concurrency_key__isnull=False),
+                name="dsq_task_running_key_idx",
+            ),
+            models.Index(
+                fields=["queue"], condition=Q(status=1), name="dsq_task_running_queue_idx"
+            ),
+            models.Index(
+                fields=["concurrency_key"],
+                condition=Q(status=0, concurrency_key__isnull=False),
+                name="dsq_task_queued_key_idx",
+            ),
         ]
         constraints = [
+            # One queued or running task per unique key (PostgreSQL and SQLite: docs/queues.md).
+            models.UniqueConstraint(
+                fields=["unique_key"],
+                condition=Q(status__in=[0, 1], unique_key__isnull=False),
+                name="dsq_task_unique_active",
+            ),
             # The database itself refuses a second task for one tick of a schedule.
             models.UniqueConstraint(
                 fields=["schedule", "scheduled_for"], name="dsq_task_one_per_tick"
@@ -376,6 +413,29 @@ class Schedule(models.Model):
     @property
     def kwargs(self) -> dict[str, Any]:
         return callables.load_args(self.args)
+
+
+class Queue(models.Model):
+    """A named queue's controls: paused, and a cap on its tasks running at once across every
+    worker. A queue without a row runs freely; ``queues.py`` makes the row on first control."""
+
+    name = models.CharField(_("Name"), max_length=64, unique=True)
+    paused = models.BooleanField(_("Paused"), default=False)
+    max_running = models.PositiveIntegerField(
+        _("Max running"),
+        null=True,
+        blank=True,
+        help_text=_("Tasks of this queue running at once, across all workers; empty: no cap."),
+    )
+    modified = models.DateTimeField(_("Modified"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Queue")
+        verbose_name_plural = _("Queues")
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class WorkerQuerySet(models.QuerySet["Worker"]):

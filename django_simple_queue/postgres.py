@@ -23,12 +23,15 @@ from django.db.models import JSONField, signals
 from django_simple_queue import db, pgdriver
 from django_simple_queue.models import Task
 from django_simple_queue.notify import CHANNEL
+from django_simple_queue.queues import LIMITED_CLAIM_LOCK, Controls
 
 FIELDS = list(Task._meta.local_concrete_fields)
 COLUMNS = ", ".join(f'"{field.column}"' for field in FIELDS)
 _JSON = {field.attname for field in FIELDS if isinstance(field, JSONField)}
 _STAMPED = {"created", "modified"}
 _NAMES = Task.FIELD_NAMES
+# The predicate of the partial unique index dsq_task_unique_active (models.py).
+UNIQUE_ACTIVE = f"(status IN ({Task.QUEUED}, {Task.PROGRESS}) AND unique_key IS NOT NULL)"
 
 
 def applies(using: str) -> bool:
@@ -65,18 +68,23 @@ def _saved(objs: Sequence[Task], using: str) -> None:
         obj._state.db = using
 
 
-def insert_one(item: dict[str, Any], using: str) -> uuid.UUID:
-    """INSERT a task from its checked field values and NOTIFY the workers: one statement, one round trip."""
+def insert_one(item: dict[str, Any], using: str, *, unique: bool = False) -> uuid.UUID | None:
+    """INSERT a task from its checked field values and NOTIFY the workers: one statement, one round
+    trip. With ``unique``, nothing is written (and None returned) while an active task holds its
+    ``unique_key``: the partial unique index decides, waiting for a concurrent insert's outcome."""
     placeholders = ", ".join("%s::jsonb" if f.attname in _JSON else "%s" for f in FIELDS)
+    conflict = f" ON CONFLICT (unique_key) WHERE {UNIQUE_ACTIVE} DO NOTHING" if unique else ""
     sql = (
-        f'WITH inserted AS (INSERT INTO "{Task._meta.db_table}" ({COLUMNS}) VALUES ({placeholders})) '
-        "SELECT pg_notify(%s, %s)"
+        f'WITH inserted AS (INSERT INTO "{Task._meta.db_table}" ({COLUMNS}) '
+        f"VALUES ({placeholders}){conflict} RETURNING id) "
+        "SELECT pg_notify(%s, %s) FROM inserted"
     )
     task_id = uuid.uuid4()
     fields = {**_template(db.now(using)), **_json_ready(item), "id": task_id}
     with binding_cursor(using) as cursor:
         cursor.execute(sql, [*(fields[name] for name in _NAMES), CHANNEL, fields["queue"]])
-    return task_id
+        written = cursor.fetchone() is not None
+    return task_id if written else None
 
 
 @functools.cache
@@ -155,16 +163,63 @@ def _claim_sql(known: frozenset[str]) -> tuple[str, list[str]]:
     returning = ", ".join(f't."{column}"' for name, column in columns.items() if name not in known)
     sql = f"""
         UPDATE "{table}" AS t SET {assignments}, attempts = t.attempts + 1
-        WHERE t.id = ANY(ARRAY(
-            SELECT id FROM "{table}"
-            WHERE status = {Task.QUEUED} AND (run_after IS NULL OR run_after <= %(now)b) {{queues}}
-            ORDER BY priority DESC, created
-            LIMIT %(limit)b
-            FOR UPDATE SKIP LOCKED
-        ))
+        WHERE t.id = ANY(ARRAY({{ready}}))
         RETURNING {returning}
     """
     return sql, [name for name in columns if name not in known]
+
+
+_TABLE = Task._meta.db_table
+# The ready tasks to claim, best first, skipping those other workers are claiming.
+_READY = f"""
+    SELECT id FROM "{_TABLE}"
+    WHERE status = {Task.QUEUED} AND (run_after IS NULL OR run_after <= %(now)b) {{queues}}
+    ORDER BY priority DESC, created
+    LIMIT %(limit)b
+    FOR UPDATE SKIP LOCKED
+"""
+# The same, counting what runs of each concurrency key and capped queue: a task whose key or queue
+# is full is passed over before the LIMIT (it holds nothing back), and within the claim each key and
+# queue gets only the slots it has left (the row_number()s).
+_RUNNING_OF_KEY = (
+    f'(SELECT count(*) FROM "{_TABLE}" r WHERE r.status = {Task.PROGRESS} '
+    "AND r.concurrency_key = q.concurrency_key)"
+)
+_RUNNING_OF_QUEUE = (
+    f'(SELECT count(*) FROM "{_TABLE}" r WHERE r.status = {Task.PROGRESS} AND r.queue = q.queue)'
+)
+_LIMITED_READY = f"""
+    SELECT id FROM (
+        SELECT c.*,
+            row_number() OVER (PARTITION BY c.concurrency_key ORDER BY c.priority DESC, c.created)
+                AS key_rank,
+            row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.created)
+                AS queue_rank,
+            count(*) FILTER (WHERE c.concurrency_key IS NOT NULL OR c.cap IS NOT NULL)
+                OVER (ORDER BY c.priority DESC, c.created) AS limited_rank
+        FROM (
+            SELECT q.id, q.priority, q.created, q.queue, q.concurrency_key, q.concurrency_limit,
+                caps.cap,
+                CASE WHEN q.concurrency_key IS NULL THEN 0 ELSE {_RUNNING_OF_KEY} END AS key_running,
+                CASE WHEN caps.cap IS NULL THEN 0 ELSE {_RUNNING_OF_QUEUE} END AS queue_running
+            FROM "{_TABLE}" q
+            LEFT JOIN unnest(%(cap_names)b::varchar[], %(cap_values)b::integer[]) AS caps(name, cap)
+                ON caps.name = q.queue
+            WHERE q.status = {Task.QUEUED} AND (q.run_after IS NULL OR q.run_after <= %(now)b)
+                {{queues}}
+                AND (q.concurrency_key IS NULL OR {_RUNNING_OF_KEY} < q.concurrency_limit)
+                AND (caps.cap IS NULL OR {_RUNNING_OF_QUEUE} < caps.cap)
+            ORDER BY q.priority DESC, q.created
+            LIMIT %(scan)b
+            FOR UPDATE OF q SKIP LOCKED
+        ) c
+    ) ranked
+    WHERE (concurrency_key IS NULL OR key_running + key_rank <= concurrency_limit)
+        AND (cap IS NULL OR queue_running + queue_rank <= cap)
+        AND ((concurrency_key IS NULL AND cap IS NULL) OR limited_rank <= %(room)b)
+    ORDER BY priority DESC, created
+    LIMIT %(limit)b
+"""
 
 
 def claim(
@@ -174,14 +229,42 @@ def claim(
     now: datetime,
     limit: int,
     queues: Sequence[str] | None,
+    controls: Controls,
+    limited: bool,
+    room: int | None = None,
 ) -> list[Task]:
     """Claim up to ``limit`` ready tasks in one statement, writing ``known`` (the claim's changes
-    but ``attempts``, which the database counts); the tasks in claim order."""
+    but ``attempts``, which the database counts); the tasks in claim order.
+
+    Without ``limited``, tasks with a concurrency key and tasks of capped queues are left for a
+    limited claim: that one (the caller holds LIMITED_CLAIM_LOCK in its transaction) counts what
+    runs of each key and capped queue, so that no claim takes more than the limits allow, and
+    takes at most ``room`` limited tasks (others as many as ``limit`` allows).
+    """
     sql, attnames = _claim_sql(frozenset(known))
     params: dict[str, Any] = {**known, "now": now, "limit": limit}
+    conditions = []
     if queues:
         params["queues"] = list(queues)
-    sql = sql.replace("{queues}", "AND queue = ANY(%(queues)b)" if queues else "")
+        conditions.append("AND queue = ANY(%(queues)b)")
+    if controls.paused:
+        params["paused"] = sorted(controls.paused)
+        conditions.append("AND NOT queue = ANY(%(paused)b)")
+    if limited:
+        params.update(
+            cap_names=list(controls.caps),
+            cap_values=list(controls.caps.values()),
+            scan=limit * 4,
+            room=limit if room is None else room,
+        )
+        sql = sql.replace("{ready}", _LIMITED_READY)
+    else:
+        conditions.append("AND concurrency_key IS NULL")
+        if controls.caps:
+            params["capped"] = list(controls.caps)
+            conditions.append("AND NOT queue = ANY(%(capped)b)")
+        sql = sql.replace("{ready}", _READY)
+    sql = sql.replace("{queues}", " ".join(conditions))
     with binding_cursor(using) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -195,6 +278,14 @@ def claim(
         tasks.append(Task.from_db(using, Task.FIELD_NAMES, [values[n] for n in Task.FIELD_NAMES]))
     tasks.sort(key=lambda task: (-task.priority, task.created))
     return tasks
+
+
+def limited_claim_lock(using: str) -> bool:
+    """Take LIMITED_CLAIM_LOCK until the end of the caller's transaction, if no one holds it."""
+    with binding_cursor(using) as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%(key)b)", {"key": LIMITED_CLAIM_LOCK})
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def _row_converters(attnames: Sequence[str]) -> list[tuple[int, Any]]:

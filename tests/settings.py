@@ -127,6 +127,7 @@ DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {
     "tests.tasks.uses_orm",
     "tests.tasks.connection_state",
     "tests.tasks.mark",
+    "tests.tasks.span",
     "tests.tasks.poison",
     "tests.tasks.start_sleep",
     "tests.tasks.terminate_own_subprocess",

@@ -183,6 +183,15 @@ def mark(key, seconds=0.0):
     return os.getpid()
 
 
+def span(key, seconds=0.0):
+    """Record its start and its end in the side table (this host's clock), sleeping between."""
+    from tests.models import Execution
+
+    Execution.objects.create(key=f"{key}:start", pid=os.getpid())
+    time.sleep(seconds)
+    Execution.objects.create(key=f"{key}:end", pid=os.getpid())
+
+
 def poison(key, how="raise"):
     """Count one execution, then fail every time: raise, or end the process with ``os._exit(1)``."""
     from tests.models import Execution

@@ -877,3 +877,39 @@ def test_the_timeout_help_names_the_whole_setting_on_every_task_page(admin_clien
         html = admin_client.get(change_url(task)).content.decode()
         assert "empty uses DJANGO_SIMPLE_QUEUE_TASK_TIMEOUT." in html
         assert "empty uses TASK_TIMEOUT" not in html
+
+
+# Queue control from the dashboard; keys on the task page and in the filters.
+
+
+def test_staff_who_may_change_tasks_pause_and_resume_a_queue_from_the_dashboard(admin_client):
+    from django_simple_queue.models import Queue
+
+    TaskFactory(queue="mail")
+    html = admin_client.get(reverse(CHANGELIST)).content.decode()
+    control = reverse("admin:django_simple_queue_task_queue_control")
+    assert f'action="{control}"' in html and 'value="pause"' in html
+    response = admin_client.post(control, {"queue": "mail", "action": "pause"}, follow=True)
+    assert "Queue mail paused: workers take no new task from it." in messages_of(response)
+    assert Queue.objects.get(name="mail").paused
+    html = admin_client.get(reverse(CHANGELIST)).content.decode()
+    row = html[html.index('data-queue="mail"') :]
+    assert "paused" in row[: row.index("</tr>")] and 'value="resume"' in row
+    admin_client.post(control, {"queue": "mail", "action": "resume"})
+    assert not Queue.objects.get(name="mail").paused
+    assert admin_client.get(control).status_code == 405
+
+    viewer = staff("view")
+    assert "queue-control" not in viewer.get(reverse(CHANGELIST)).content.decode()
+    assert viewer.post(control, {"queue": "mail", "action": "pause"}).status_code == 403
+    assert not Queue.objects.get(name="mail").paused
+
+
+def test_the_task_page_shows_its_keys_and_the_list_filters_by_unique_key(admin_client):
+    keyed = TaskFactory(unique_key="import:42", concurrency_key="acct:7", concurrency_limit=2)
+    TaskFactory()
+    html = admin_client.get(change_url(keyed)).content.decode()
+    assert "import:42" in html and "acct:7" in html
+    listed = admin_client.get(reverse(CHANGELIST), {"unique_key": "import:42"})
+    assert [t.pk for t in listed.context["cl"].result_list] == [keyed.pk]
+    assert "?unique_key=import%3A42" in admin_client.get(reverse(CHANGELIST)).content.decode()

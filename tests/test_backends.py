@@ -272,3 +272,12 @@ def test_lost_attempt_is_reported_as_worker_lost():
     result.refresh()
     assert result.errors[0].exception_class is WorkerLost
     assert result.worker_ids == ["w:1"]
+
+
+def test_a_tasks_api_task_takes_queue_control_keys():
+    first = backend_tasks.add.keyed(unique_key="sum:1").enqueue(1)
+    again = backend_tasks.add.keyed(unique_key="sum:1").enqueue(2)
+    assert again.id == first.id and Task.objects.count() == 1
+    keyed = backend_tasks.add.keyed(concurrency_key="api", concurrency_limit=2).enqueue(3)
+    row = Task.objects.get(id=keyed.id)
+    assert (row.concurrency_key, row.concurrency_limit, row.unique_key) == ("api", 2, None)

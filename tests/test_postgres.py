@@ -153,7 +153,9 @@ def test_the_claim_keeps_its_plan_when_statistics_say_the_table_is_empty():
 def test_the_claim_keeps_its_tuned_statement():
     sql, returned = postgres._claim_sql(frozenset({"status", "claim_token", "modified"}))
     assert "WHERE t.id = ANY(ARRAY(" in sql
-    assert "LIMIT %(limit)b\n            FOR UPDATE SKIP LOCKED" in sql
+    assert "{ready}" in sql
+    assert "LIMIT %(limit)b\n    FOR UPDATE SKIP LOCKED" in postgres._READY
+    assert "FOR UPDATE OF q SKIP LOCKED" in postgres._LIMITED_READY
     assert '"status" = %(status)b' in sql and "attempts = t.attempts + 1" in sql
     assert "status" not in returned and "attempts" in returned
     assert postgres._claim_sql(frozenset({"status"})) is postgres._claim_sql(frozenset({"status"}))

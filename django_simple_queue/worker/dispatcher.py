@@ -18,6 +18,7 @@ from itertools import islice
 from django_simple_queue import conf, lifecycle
 from django_simple_queue.lifecycle import Ending, Outcome
 from django_simple_queue.models import Task
+from django_simple_queue.queues import Controls
 from django_simple_queue.worker import prefetch, protocol
 from django_simple_queue.worker.children import Child, Children, StopReason
 from django_simple_queue.worker.recorder import Recorder
@@ -42,6 +43,10 @@ class Stop:
     def halted(self, now: float) -> bool:
         """Running tasks are being stopped: nothing starts."""
         return self.at_once or self.grace_over(now)
+
+
+# How often a worker reads the queues' controls: a pause or a cap takes effect within this.
+CONTROLS_TTL = 1.0
 
 
 class Dispatcher:
@@ -76,6 +81,9 @@ class Dispatcher:
         self.durations = prefetch.Durations()
         # A task claimed ahead went back to the queue: claim ahead again once a child is free.
         self.gave_back = False
+        # Paused and capped queues, keyed tasks waiting: read again every CONTROLS_TTL seconds.
+        self.controls = Controls()
+        self.controls_read = -CONTROLS_TTL
 
     def held(self) -> list[Task]:
         """Every task this worker has claimed and not yet recorded."""
@@ -116,7 +124,18 @@ class Dispatcher:
         count = self.claim_count()
         if count <= 0:
             return 0
-        tasks = lifecycle.claim(self.name, limit=count, queues=self.queues, pid=os.getpid())
+        now = time.monotonic()
+        if now - self.controls_read >= CONTROLS_TTL:
+            self.controls, self.controls_read = Controls.read(), now
+        tasks = lifecycle.claim(
+            self.name,
+            limit=count,
+            queues=self.queues,
+            pid=os.getpid(),
+            controls=self.controls,
+            # A limited task is claimed only for a child that can start it now.
+            limited_limit=self.concurrency - len(self.children.busy()) - len(self.backlog),
+        )
         if not tasks:
             return None
         for task in tasks:
