@@ -20,6 +20,7 @@ from django_simple_queue.lifecycle import Ending, Outcome
 from django_simple_queue.models import Task
 from django_simple_queue.worker import prefetch, protocol
 from django_simple_queue.worker.children import Child, Children, StopReason
+from django_simple_queue.worker.metrics import NoMetrics
 from django_simple_queue.worker.recorder import Recorder
 
 logger = logging.getLogger("django_simple_queue")
@@ -58,6 +59,7 @@ class Dispatcher:
         recorder: Recorder,
         stop: Stop,
         say: Callable[[str], None] | None = None,
+        metrics: NoMetrics | None = None,
     ) -> None:
         self.name = name
         self.queues = queues
@@ -67,6 +69,7 @@ class Dispatcher:
         self.recorder = recorder
         self.stop = stop
         self.say = say or (lambda line: None)
+        self.metrics = metrics or NoMetrics()
         # Per-task lines cost time at thousands of tasks a second: built only to be shown.
         self.verbose = say is not None
         # Claimed and not given back: what --max-tasks counts.
@@ -117,6 +120,7 @@ class Dispatcher:
         if count <= 0:
             return 0
         tasks = lifecycle.claim(self.name, limit=count, queues=self.queues, pid=os.getpid())
+        self.metrics.claimed(tasks)
         if not tasks:
             return None
         for task in tasks:

@@ -16,15 +16,19 @@ from django_simple_queue import conf, lifecycle
 from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
 from django_simple_queue.output import capped
+from django_simple_queue.worker.metrics import NoMetrics
 
 # Outcomes received while children are busy wait up to this long (seconds), to be written together.
 RECORD_DELAY = 0.01
 
 
 class Recorder:
-    def __init__(self, say: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, say: Callable[[str], None] | None = None, metrics: NoMetrics | None = None
+    ) -> None:
         # Per-task lines cost time at thousands of tasks a second: built only to be shown.
         self.say = say
+        self.metrics = metrics or NoMetrics()
         self.results: list[tuple[Task, Outcome, float]] = []
         self.results_since = 0.0
         # Tasks stopped by a shutdown: back to the queue, the attempt not counted.
@@ -92,6 +96,7 @@ class Recorder:
         for (task, outcome, duration), status in zip(results, statuses, strict=True):
             self.finished += 1
             self._forget(task)
+            self.metrics.finished(task, status, outcome.ending, duration)
             if self.say:
                 self.say(f"finished {task.id} {task.task}: {_label(status, duration, outcome)}")
 
