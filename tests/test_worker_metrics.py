@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 import urllib.request
 from datetime import timedelta
 
@@ -147,3 +148,19 @@ def test_without_prometheus_client_the_option_says_what_to_install(start_worker,
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "pip install 'django-simple-queue[metrics]'" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_coming_back_is_counted():
+    from django.db import OperationalError
+    from prometheus_client import generate_latest
+
+    from django_simple_queue.worker.supervisor import Worker
+
+    metrics = PrometheusMetrics()
+    worker = Worker(metrics=metrics)
+    worker.outage.lost(OperationalError("server closed the connection"), time.monotonic())
+    worker._reconnect()
+    values = samples(generate_latest(metrics.registry).decode())
+    assert values[("django_simple_queue_database_reconnects_total", ())] == 1
+    assert values[("django_simple_queue_children_busy", ())] == 0
