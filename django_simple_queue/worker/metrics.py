@@ -10,6 +10,7 @@ them from a thread. Each worker serves its own figures; the queue's state is the
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from django_simple_queue.lifecycle import Ending
 from django_simple_queue.models import Task
@@ -93,6 +94,8 @@ class PrometheusMetrics(NoMetrics):
             "Times the database came back after an outage.",
             registry=self.registry,
         )
+        self._counters: dict[tuple[str, str], Any] = {}
+        self._durations: dict[str, Any] = {}
 
     def watch(self, busy: Callable[[], int]) -> None:
         self.busy.set_function(busy)
@@ -104,8 +107,16 @@ class PrometheusMetrics(NoMetrics):
         self.batch.observe(len(tasks))
 
     def finished(self, task: Task, status: int | None, ending: Ending, duration: float) -> None:
-        self.tasks_finished.labels(task.task, outcome_label(status, ending)).inc()
-        self.duration.labels(task.task).observe(duration)
+        # The labelled children are kept: ``labels()`` takes a lock and builds a key each time.
+        key = (task.task, outcome_label(status, ending))
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self.tasks_finished.labels(*key)
+        counter.inc()
+        histogram = self._durations.get(task.task)
+        if histogram is None:
+            histogram = self._durations[task.task] = self.duration.labels(task.task)
+        histogram.observe(duration)
         # Observed here, not at the claim: a task claimed ahead and given back was not picked up.
         if task.started_at is not None:
             ready = max(task.created, task.run_after) if task.run_after else task.created
