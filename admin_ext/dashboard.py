@@ -6,13 +6,11 @@ estimate (``EXPLAIN``). Nothing here runs an unbounded ``COUNT(*)``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.db import connections
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncHour
 from django.urls import NoReverseMatch, reverse
@@ -23,28 +21,10 @@ from django_simple_queue import conf, db, stats
 from django_simple_queue.models import Queue, Schedule, Task
 
 # Up to this many rows a count is exact; beyond it the planner's estimate is shown as "≈".
-EXACT_BELOW = 10_000
+EXACT_BELOW = stats.EXACT_BELOW
+estimate = stats.estimate
 CHART_HOURS = 24
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 720, 160, 28
-
-
-def estimate(queryset: QuerySet[Any]) -> tuple[int, bool]:
-    """(number of rows, exact?) of ``queryset``: counted up to EXACT_BELOW, estimated beyond."""
-    connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return queryset.count(), True
-    # A count that stops at EXACT_BELOW rows is cheap and stays right when the planner's
-    # statistics are stale (a table just emptied, or just filled in bulk).
-    bounded = queryset.order_by()[:EXACT_BELOW].count()
-    if bounded < EXACT_BELOW:
-        return bounded, True
-    sql, params = queryset.values("pk").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        plan = cursor.fetchone()[0]
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return max(int(plan[0]["Plan"]["Plan Rows"]), EXACT_BELOW), False
 
 
 class EstimatedCountPaginator(Paginator):

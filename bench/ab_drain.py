@@ -1,18 +1,22 @@
 """A/B drain: the same drain on two checkouts of this project, interleaved, with ratios.
 
     python bench/ab_drain.py OLD_TREE NEW_TREE [--rounds 3] [--tasks 10000] [--concurrency 2]
+        [--old-args "…"] [--new-args "…"]
 
 Each round fills the queue with ``--tasks`` no-op tasks and times ``task_worker --burst
 --concurrency N`` of OLD_TREE, then of NEW_TREE (alternating which goes first), on one PostgreSQL
 database (PGHOST, PGPORT, PGUSER; database ``DSQ_AB_DB``, default dsq_ab, created if missing).
 Rates are tasks per second between the first claim and the last finish, as bench/run.py measures
 them; the ratio is NEW/OLD of the medians. Needs only Django, psycopg and the two trees.
+``--old-args`` and ``--new-args`` add options to one side's worker: one tree against itself with
+and without ``--metrics-port 0`` measures what the metrics cost.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -23,6 +27,7 @@ from pathlib import Path
 
 SETTINGS = """
 import os
+import shlex
 SECRET_KEY = "ab-only"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
@@ -96,11 +101,14 @@ def create_database() -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def drain(tree: Path, extra: Path, tasks: int, concurrency: int) -> tuple[float, float]:
+def drain(
+    tree: Path, extra: Path, tasks: int, concurrency: int, args: Sequence[str] = ()
+) -> tuple[float, float]:
     """(tasks/s between the first claim and the last finish, wall seconds of the worker)."""
     python(tree, extra, "-c", FILL, str(tasks))
     started = time.perf_counter()
-    python(tree, extra, "-m", "django", "task_worker", "--burst", "--concurrency", str(concurrency))
+    worker = ["task_worker", "--burst", "--concurrency", str(concurrency), *args]
+    python(tree, extra, "-m", "django", *worker)
     wall = time.perf_counter() - started
     finished, span = python(tree, extra, "-c", SPAN).split()
     if int(finished) != tasks:
@@ -115,7 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--old-args", default="", help="more task_worker options for OLD_TREE")
+    parser.add_argument("--new-args", default="", help="more task_worker options for NEW_TREE")
     opts = parser.parse_args(argv)
+    worker_args = {"old": shlex.split(opts.old_args), "new": shlex.split(opts.new_args)}
     trees = {"old": opts.old.resolve(), "new": opts.new.resolve()}
     create_database()
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for round_ in range(opts.rounds):
             order = ["old", "new"] if round_ % 2 == 0 else ["new", "old"]
             for which in order:
-                rate, wall = drain(trees[which], extra, opts.tasks, opts.concurrency)
+                rate, wall = drain(
+                    trees[which], extra, opts.tasks, opts.concurrency, worker_args[which]
+                )
                 rates[which].append(rate)
                 walls[which].append(wall)
                 print(f"round {round_ + 1} {which}: {rate:,.0f} tasks/s, worker {wall:.2f}s")

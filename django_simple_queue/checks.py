@@ -11,6 +11,7 @@
 | E008 | ``DATABASE`` is not an alias of ``DATABASES`` |
 | E009 | a yes/no setting (``STATUS_FULL_ERRORS``, ``ESCAPE_FORMULAE``) is not True or False |
 | E010 | a schedule in ``SCHEDULES`` cannot run (its timing, task or arguments) |
+| E011 | ``METRICS_TOKEN`` is not None or a string of at least ``MIN_TOKEN_LENGTH`` characters |
 | W001 | ``ALLOWED_TASKS`` is not set |
 | W002 | an ``ALLOWED_TASKS`` entry does not import to a callable |
 | W003 | the admin is installed without ``import_export`` |
@@ -49,6 +50,8 @@ NUMBERS = {
 }
 FLAGS = ("STATUS_FULL_ERRORS", "ESCAPE_FORMULAE")
 STATUS_RULES = ("public", "authenticated", "staff")
+# A metrics token shorter than this is guessable.
+MIN_TOKEN_LENGTH = 16
 # Heartbeats a worker may miss (a slow query, a short network stall) before its tasks are taken.
 MIN_HEARTBEATS = 3
 
@@ -226,6 +229,22 @@ def _check_schedules() -> list[CheckMessage]:
     ]
 
 
+def _check_metrics_token() -> list[CheckMessage]:
+    token = conf.get("METRICS_TOKEN")
+    if token is None or (isinstance(token, str) and len(token.strip()) >= MIN_TOKEN_LENGTH):
+        return []
+    # The value itself stays out of the message: it may be a real secret, only too short.
+    given = f"{len(token)} characters" if isinstance(token, str) else type(token).__name__
+    return [
+        Error(
+            f"{_name('METRICS_TOKEN')} must be None or a secret string of at least "
+            f"{MIN_TOKEN_LENGTH} characters, not {given}.",
+            hint="Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            id="django_simple_queue.E011",
+        )
+    ]
+
+
 def _check_database() -> list[CheckMessage]:
     alias = conf.get("DATABASE")
     if alias in settings.DATABASES:
@@ -286,6 +305,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     errors += _check_flags()
     errors += _check_database()
     errors += _check_schedules()
+    errors += _check_metrics_token()
     errors += _check_unknown_settings()
     errors += _check_sqlite()
     if apps.is_installed("django.contrib.admin") and not apps.is_installed("import_export"):

@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE": "default",
     # Recurring tasks declared in code: {"name": {"task": …, "cron": … or "interval": …, …}}.
     "SCHEDULES": {},
+    # The bearer token that may read /django_simple_queue/metrics; None: staff only.
+    "METRICS_TOKEN": None,
 }
 
 REDACTED = "•••"

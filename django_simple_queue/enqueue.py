@@ -27,7 +27,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from django_simple_queue import callables, conf, db, notify, postgres
+from django_simple_queue import callables, conf, db, notify, postgres, tracing
 from django_simple_queue.exceptions import TaskNotAllowedError
 from django_simple_queue.models import Task
 
@@ -104,6 +104,7 @@ def checked_values(
         "max_attempts": int(attempts),
         "timeout": timeout,
         "enqueued_by": enqueued_by,
+        "trace_context": tracing.current_context(),
         **values,
     }
 

@@ -173,6 +173,8 @@ class Task(models.Model):
     backend = models.CharField(_("Tasks backend"), max_length=64, blank=True, default="")
     positional_args = models.JSONField(_("Positional arguments"), default=list, blank=True)
     return_value = models.JSONField(_("Return value"), null=True, blank=True)
+    # The span that enqueued the task, as W3C trace context headers in JSON (tracing.py).
+    trace_context = models.TextField(_("Trace context"), null=True, blank=True, editable=False)
 
     objects = TaskQuerySet.as_manager()
 

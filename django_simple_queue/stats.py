@@ -1,7 +1,8 @@
-"""Queue figures shared by the admin's dashboard and the health report (and, later, metrics).
+"""Queue figures shared by the admin's dashboard, the health report and the metrics.
 
 Each is a grouped query on an indexed status (queued and running rows have partial indexes), so it
-stays cheap on a large table. "Waiting" means ready and not yet claimed: a queued task waits from
+stays cheap on a large table; finished rows are counted up to ``EXACT_BELOW`` and estimated by
+PostgreSQL's planner beyond (``estimate``). "Waiting" means ready and not yet claimed: a queued task waits from
 the moment it became ready, the later of its ``created`` and its ``run_after``; a deferred task
 whose ``run_after`` is still ahead does not wait yet. So a task enqueued an hour ago to run a minute
 ago has waited one minute, and one deferred by an hour an hour ago has waited since it was due.
@@ -9,14 +10,19 @@ ago has waited one minute, and one deferred by an hour an hour ago has waited si
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, Count, F, Max, Min, Q, When
+from django.db import connections
+from django.db.models import Case, Count, F, Max, Min, Q, QuerySet, When
 from django.db.models.functions import Greatest
 
 from django_simple_queue import conf
-from django_simple_queue.models import Task, Worker
+from django_simple_queue.models import Schedule, Task, Worker
+
+# Up to this many rows a count is exact; beyond it, on PostgreSQL, it is the planner's estimate.
+EXACT_BELOW = 10_000
 
 # When a queued task became ready (Greatest would be NULL on SQLite and MariaDB for a NULL run_after).
 WAITING_SINCE = Case(
@@ -103,3 +109,60 @@ def _state(last_seen: datetime | None, cutoff: datetime, running: int) -> dict[s
     live = last_seen is not None and last_seen >= cutoff
     state = "lost" if not live else "busy" if running else "idle"
     return {"state": state, "live": live}
+
+
+def estimate(queryset: QuerySet[Any]) -> tuple[int, bool]:
+    """(number of rows, exact?) of ``queryset``: counted up to EXACT_BELOW, estimated beyond."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return queryset.count(), True
+    # A count that stops at EXACT_BELOW rows is cheap and stays right when the planner's
+    # statistics are stale (a table just emptied, or just filled in bulk).
+    bounded = queryset.order_by()[:EXACT_BELOW].count()
+    if bounded < EXACT_BELOW:
+        return bounded, True
+    sql, params = queryset.values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return max(int(plan[0]["Plan"]["Plan Rows"]), EXACT_BELOW), False
+
+
+def task_counts() -> dict[tuple[str, int], int]:
+    """Tasks per (queue, status). Queued and running rows are counted; each finished status is
+    counted by queue while it has fewer than EXACT_BELOW rows, else estimated for each queue known
+    from the unfinished rows and the workers' queues (a queue with only old finished tasks is then
+    left out)."""
+    counts: dict[tuple[str, int], int] = {}
+    unfinished = (
+        Task.objects.filter(status__in=(Task.QUEUED, Task.PROGRESS))
+        .values("queue", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in unfinished:
+        counts[row["queue"], row["status"]] = row["n"]
+    known = {queue for queue, _ in counts} | {"default"}
+    for queues in Worker.objects.values_list("queues", flat=True):
+        known.update(queues or [])
+    for status in Task.FINISHED:
+        rows = Task.objects.filter(status=status)
+        if estimate(rows)[1]:
+            for queue, n in rows.values_list("queue").annotate(n=Count("id")).order_by():
+                counts[queue, status] = n
+        else:
+            for queue in sorted(known):
+                counts[queue, status] = estimate(rows.filter(queue=queue))[0]
+    return counts
+
+
+def schedule_lateness(now: datetime) -> dict[str, float]:
+    """Seconds each enabled schedule is overdue (0 when its next run is still ahead)."""
+    rows = Schedule.objects.enabled().exclude(next_run_at=None).order_by("name")
+    return {
+        name: max((now - at).total_seconds(), 0.0)
+        for name, at in rows.values_list("name", "next_run_at")
+        if at is not None
+    }

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from django_simple_queue.checks import check_settings
 
 
@@ -55,3 +57,18 @@ def test_yes_no_settings_must_be_booleans(settings):
 def test_redact_keys_must_be_names(settings):
     settings.DJANGO_SIMPLE_QUEUE_REDACT_KEYS = "password"
     assert "django_simple_queue.E006" in ids(check_settings())
+
+
+@pytest.mark.parametrize("token", ["short", 12345, "", " " * 20])
+def test_metrics_token_must_be_a_long_string(settings, token):
+    settings.DJANGO_SIMPLE_QUEUE_METRICS_TOKEN = token
+    messages = [m for m in check_settings() if m.id == "django_simple_queue.E011"]
+    assert len(messages) == 1
+    if isinstance(token, str) and token.strip():
+        assert token not in messages[0].msg  # a real secret, only too short, stays out of logs
+
+
+@pytest.mark.parametrize("token", [None, "x" * 16])
+def test_metrics_token_none_or_long_is_fine(settings, token):
+    settings.DJANGO_SIMPLE_QUEUE_METRICS_TOKEN = token
+    assert "django_simple_queue.E011" not in ids(check_settings())

@@ -137,14 +137,15 @@ def test_the_docs_exist_and_are_linked_from_readme_and_index():
     assert names <= {page.name for page in PAGES}
     readme = (ROOT / "README.md").read_text()
     index = (DOCS / "index.md").read_text()
-    for name in [
-        *names,
+    more = [
         "reliability.md",
         "performance.md",
         "architecture.md",
         "schedules.md",
         "queues.md",
-    ]:
+        "observability.md",
+    ]
+    for name in [*names, *more]:
         if name != "index.md":
             assert f"({name})" in index, name
             assert f"(docs/{name})" in readme, name

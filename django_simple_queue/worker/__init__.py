@@ -11,6 +11,7 @@
 | ``protocol`` | the messages on the pipe between them |
 | ``forkserver`` | the small process that forks the children |
 | ``recorder`` | outcomes kept until written, in batches |
+| ``metrics`` | what ``--metrics-port`` serves (a no-op ``NoMetrics`` without it) |
 
 ``execute_task`` and ``ManagedEventLoop`` are re-exported here: the original's import path.
 """

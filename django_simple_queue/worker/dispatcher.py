@@ -21,6 +21,7 @@ from django_simple_queue.models import Task
 from django_simple_queue.queues import Controls
 from django_simple_queue.worker import prefetch, protocol
 from django_simple_queue.worker.children import Child, Children, StopReason
+from django_simple_queue.worker.metrics import NoMetrics
 from django_simple_queue.worker.recorder import Recorder
 
 logger = logging.getLogger("django_simple_queue")
@@ -63,6 +64,7 @@ class Dispatcher:
         recorder: Recorder,
         stop: Stop,
         say: Callable[[str], None] | None = None,
+        metrics: NoMetrics | None = None,
     ) -> None:
         self.name = name
         self.queues = queues
@@ -72,6 +74,7 @@ class Dispatcher:
         self.recorder = recorder
         self.stop = stop
         self.say = say or (lambda line: None)
+        self.metrics = metrics or NoMetrics()
         # Per-task lines cost time at thousands of tasks a second: built only to be shown.
         self.verbose = say is not None
         # Claimed and not given back: what --max-tasks counts.
@@ -136,6 +139,7 @@ class Dispatcher:
             # A limited task is claimed only for a child that can start it now.
             limited_limit=self.concurrency - len(self.children.busy()) - len(self.backlog),
         )
+        self.metrics.claimed(tasks)
         if not tasks:
             return None
         for task in tasks:

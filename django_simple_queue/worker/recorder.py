@@ -12,19 +12,25 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django_simple_queue import conf, lifecycle
+from django_simple_queue import conf, lifecycle, tracing
 from django_simple_queue.lifecycle import Outcome
 from django_simple_queue.models import Task
 from django_simple_queue.output import capped
+from django_simple_queue.worker.metrics import NoMetrics, outcome_label
 
 # Outcomes received while children are busy wait up to this long (seconds), to be written together.
 RECORD_DELAY = 0.01
 
 
 class Recorder:
-    def __init__(self, say: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, say: Callable[[str], None] | None = None, metrics: NoMetrics | None = None
+    ) -> None:
         # Per-task lines cost time at thousands of tasks a second: built only to be shown.
         self.say = say
+        self.metrics = metrics or NoMetrics()
+        # A span per attempt when the project has OpenTelemetry; nothing at all without it.
+        self.tracing = tracing.enabled()
         self.results: list[tuple[Task, Outcome, float]] = []
         self.results_since = 0.0
         # Tasks stopped by a shutdown: back to the queue, the attempt not counted.
@@ -92,6 +98,10 @@ class Recorder:
         for (task, outcome, duration), status in zip(results, statuses, strict=True):
             self.finished += 1
             self._forget(task)
+            self.metrics.finished(task, status, outcome.ending, duration)
+            if self.tracing:
+                label = outcome_label(status, outcome.ending)
+                tracing.record_attempt(task, label, duration, error_line(outcome.error))
             if self.say:
                 self.say(f"finished {task.id} {task.task}: {_label(status, duration, outcome)}")
 

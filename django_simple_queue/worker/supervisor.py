@@ -24,6 +24,7 @@ from django_simple_queue import conf, db, lifecycle, listen, monitor, workers
 from django_simple_queue.inline import worker_name
 from django_simple_queue.worker.children import Children, StopReason, wait
 from django_simple_queue.worker.dispatcher import Dispatcher, Stop
+from django_simple_queue.worker.metrics import NoMetrics
 from django_simple_queue.worker.outage import Outage, connection_usable
 from django_simple_queue.worker.recorder import Recorder
 from django_simple_queue.worker.scheduling import Scheduling
@@ -51,6 +52,7 @@ class Worker:
         name: str | None = None,
         schedules: bool = True,
         say: Callable[[str], None] | None = None,
+        metrics: NoMetrics | None = None,
     ) -> None:
         self.queues = list(queues or [])
         self.concurrency = max(1, concurrency)
@@ -63,12 +65,15 @@ class Worker:
         self.heartbeat_interval = float(conf.get("HEARTBEAT_INTERVAL"))
         self.stale_after = float(conf.get("STALE_AFTER"))
         self.say = say or (lambda line: None)
-        self.recorder = Recorder(say)
+        # What --metrics-port serves; a NoMetrics without it.
+        self.metrics = metrics or NoMetrics()
+        self.recorder = Recorder(say, self.metrics)
         # What its claims are known by: two live workers with one name would take each other's
         # claims for their own (host:pid is not unique where hosts share a hostname).
         self.name = name or worker_name()
         self.identity = workers.Identity(self.name, self.queues, self.concurrency)
         self.children = Children(max_tasks_per_child)
+        self.metrics.watch(lambda: len(self.children.busy()))
         self.outage = Outage(self.heartbeat_interval)
         self.listener: listen.Listener | None = None
         self.stop = Stop(float(conf.get("SHUTDOWN_GRACE")))
@@ -84,6 +89,7 @@ class Worker:
             recorder=self.recorder,
             stop=self.stop,
             say=say,
+            metrics=self.metrics,
         )
         # No rescue of peers' claims before this (monotonic): see _reconnect.
         self.rescue_after = 0.0
@@ -208,6 +214,7 @@ class Worker:
         written = self.recorder.pending
         self.recorder.write()
         away = self.outage.regained(time.monotonic())
+        self.metrics.reconnected()
         logger.info(
             "database back after %.1fs: %d outcomes written, %d unstarted claims returned",
             away,

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_simple_queue.checks import worker_warnings
 from django_simple_queue.exceptions import WorkerNameTaken
-from django_simple_queue.worker import Worker
+from django_simple_queue.worker import Worker, metrics
 
 T = TypeVar("T", int, float)
 
@@ -104,6 +104,20 @@ class Command(BaseCommand):
             metavar="S",
             help="Seconds between polls when idle (default DJANGO_SIMPLE_QUEUE_POLL_INTERVAL).",
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=non_negative_int,
+            default=None,
+            metavar="PORT",
+            help="Serve this worker's Prometheus metrics on http://HOST:PORT/metrics "
+            "(0: a free port, said on the console). Needs django-simple-queue[metrics].",
+        )
+        parser.add_argument(
+            "--metrics-host",
+            default="127.0.0.1",
+            metavar="HOST",
+            help="The address the metrics are served on (default 127.0.0.1; 0.0.0.0 for all).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         quiet = options["verbosity"] == 0
@@ -122,6 +136,17 @@ class Command(BaseCommand):
         for warning in worker_warnings(options["concurrency"]):
             if warning.id not in settings.SILENCED_SYSTEM_CHECKS:
                 self.stderr.write(f"{warning.id}: {warning.msg}\n\tHINT: {warning.hint}")
+        served = None
+        if options["metrics_port"] is not None:
+            try:
+                served, port = metrics.serve(options["metrics_host"], options["metrics_port"])
+            except ImportError as exc:
+                raise CommandError(str(exc)) from exc
+            except OSError as exc:
+                raise CommandError(
+                    f"Cannot serve metrics on {options['metrics_host']}:{options['metrics_port']}: {exc}"
+                ) from exc
+            say(f"metrics on http://{options['metrics_host']}:{port}/metrics")
         worker = Worker(
             queues=options["queues"],
             concurrency=options["concurrency"],
@@ -132,6 +157,7 @@ class Command(BaseCommand):
             name=options["name"],
             schedules=options["schedules"],
             say=None if quiet else say,
+            metrics=served,
         )
         try:
             worker.run()
