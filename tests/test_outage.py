@@ -58,3 +58,15 @@ def test_an_exception_without_a_message_is_named_by_its_class(caplog):
 @pytest.mark.django_db
 def test_the_connection_is_usable_when_open_or_not_opened_yet():
     assert outage.connection_usable()
+
+
+def test_network_timeouts_bound_a_hung_call_by_half_of_stale_after():
+    options = outage.network_timeouts(30.0)
+    assert options["tcp_user_timeout"] == 15000
+    assert options["connect_timeout"] == 15
+    assert (
+        options["keepalives_idle"] + options["keepalives_interval"] * options["keepalives_count"]
+        <= 30
+    )
+    # libpq's least connect_timeout is 2 seconds.
+    assert outage.network_timeouts(1.0)["connect_timeout"] == 2

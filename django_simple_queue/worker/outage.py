@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import random
+from typing import Any
 
 from django.db import DatabaseError, connections
 
@@ -80,3 +82,34 @@ def connection_usable() -> bool:
         return connection.connection is None or connection.is_usable()
     except Exception:
         return False
+
+
+def network_timeouts(stale_after: float) -> dict[str, Any]:
+    """libpq options that turn a database call hanging on a lost network into an error.
+
+    A cut link makes TCP calls hang (for 15 minutes, with Linux's defaults), not fail: the worker
+    would neither look after its children nor stop when told. With these, a call whose packets go
+    unanswered fails after STALE_AFTER / 2, and an idle connection (the LISTEN one) is found dead
+    after about STALE_AFTER; the worker then works offline and reconnects when the link is back.
+    """
+    half = max(math.ceil(stale_after / 2), 1)
+    return {
+        "connect_timeout": max(half, 2),  # libpq's least
+        "tcp_user_timeout": half * 1000,
+        "keepalives": 1,
+        "keepalives_idle": half,
+        "keepalives_interval": max(math.ceil(stale_after / 6), 1),
+        "keepalives_count": 3,
+    }
+
+
+def bound_network_waits(stale_after: float) -> None:
+    """Set ``network_timeouts`` on the queue database's connections (options set in DATABASES
+    win): the supervisor's, its LISTEN connection, and its children's, opened after this."""
+    connection = db.connection()
+    if connection.vendor != "postgresql":
+        return
+    options = connection.settings_dict.setdefault("OPTIONS", {})
+    for name, value in network_timeouts(stale_after).items():
+        options.setdefault(name, value)
+    connection.close()

@@ -25,7 +25,7 @@ from django_simple_queue.inline import worker_name
 from django_simple_queue.worker.children import Children, StopReason, wait
 from django_simple_queue.worker.dispatcher import Dispatcher, Stop
 from django_simple_queue.worker.metrics import NoMetrics
-from django_simple_queue.worker.outage import Outage, connection_usable
+from django_simple_queue.worker.outage import Outage, bound_network_waits, connection_usable
 from django_simple_queue.worker.recorder import Recorder
 from django_simple_queue.worker.scheduling import Scheduling
 
@@ -102,6 +102,7 @@ class Worker:
         """Work until stopped (or, with ``burst``, until the queue is empty); return exit code."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        bound_network_waits(self.stale_after)
         self.children.start_fork_server()
         self.listener = listen.Listener.open()
         self.say(

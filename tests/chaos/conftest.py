@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,8 +97,10 @@ class Fleet:
         concurrency: int = 1,
         env: dict[str, str] | None = None,
         host: str | None = None,
+        prefix: Sequence[str] = (),
     ) -> WorkerProcess:
-        """Start ``task_worker``; with ``host``, in a UTS namespace where that is the host name."""
+        """Start ``task_worker``; with ``host``, in a UTS namespace where that is the host name;
+        under ``prefix``, a command that runs it (tests/chaos/hosts.py: in a network namespace)."""
         log = self.tmp_path / f"worker-{len(self.workers)}.log"
         command = manage("task_worker", "--concurrency", str(concurrency), *args)
         if host is not None:
@@ -111,6 +113,7 @@ class Fleet:
                 "sh",
                 *command,
             ]
+        command = [*prefix, *command]
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 command,
@@ -140,6 +143,14 @@ def fleet(transactional_db: None, tmp_path: Path) -> Iterator[Fleet]:
     # A test that restarted the server leaves this process with a dead connection.
     if not connection.is_usable():
         connection.close()
+
+
+@pytest.fixture(scope="module")
+def network() -> Iterator[Any]:
+    """Three hosts in network namespaces, for a test module (tests/chaos/hosts.py)."""
+    from tests.chaos.hosts import three_hosts
+
+    yield from three_hosts()
 
 
 def can_fake_another_host() -> bool:
@@ -173,15 +184,18 @@ def terminate_connections() -> int:
     return int(count)
 
 
-def postgres(command: str) -> float:
-    """``scripts/pg.sh stop|start`` on the test server; returns how long it took."""
+def postgres(command: str, *, listen: Sequence[str] = (), max_connections: int = 200) -> float:
+    """``scripts/pg.sh stop|start`` on the test server; returns how long it took.
+
+    ``start`` listens on 127.0.0.1 and on the addresses in ``listen`` (tests/chaos/hosts.py).
+    """
     data = os.environ.get("DSQ_PGDATA")
     if not data:
         pytest.skip("DSQ_PGDATA is not set: the server of this run cannot be restarted")
     started = time.monotonic()
     args = ["bash", str(ROOT / "scripts" / "pg.sh"), command, data]
     if command == "start":
-        args.append(os.environ.get("PGPORT", "54329"))
+        args += [os.environ.get("PGPORT", "54329"), ",".join(listen), str(max_connections)]
     subprocess.run(args, check=True, capture_output=True)
     if command == "start":
         connection.close()
