@@ -146,6 +146,13 @@ class Task(models.Model):
     progress_message = models.CharField(
         _("Progress message"), max_length=255, blank=True, default=""
     )
+    exception_type = models.CharField(
+        _("Exception type"),
+        max_length=255,
+        blank=True,
+        default="",
+        help_text=_("Qualified class of the last attempt's exception, e.g. builtins.ValueError."),
+    )
     attempt_log = models.JSONField(
         _("Attempts' history"),
         default=list,
@@ -175,6 +182,13 @@ class Task(models.Model):
             models.Index(fields=["status", "-created"], name="dsq_task_status_idx"),
             models.Index(fields=["-created"], name="dsq_task_created_idx"),
             models.Index(fields=["finished_at"], name="dsq_task_finished_idx"),
+            # The failures page groups failed tasks by cause: an index-only GROUP BY, and the
+            # latest of a group read backwards.
+            models.Index(
+                fields=["task", "exception_type", "finished_at"],
+                condition=Q(status=3),
+                name="dsq_task_failures_idx",
+            ),
         ]
         constraints = [
             # The database itself refuses a second task for one tick of a schedule.
