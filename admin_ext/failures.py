@@ -66,6 +66,10 @@ class Group:
     def task_display(self) -> str:
         return dotted(self.task)
 
+    @property
+    def exception_display(self) -> str:
+        return dotted(self.exception_type)
+
 
 def failed_group(task: str, exception_type: str) -> QuerySet[Task]:
     return Task.objects.failed().filter(task=task, exception_type=exception_type)
