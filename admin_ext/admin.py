@@ -29,7 +29,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from admin_ext import actions, dashboard, filters, hierarchy
+from admin_ext import actions, dashboard, failures, filters, hierarchy
 from admin_ext.display import (
     badge,
     dotted,
@@ -42,7 +42,7 @@ from admin_ext.display import (
     status_url,
     timeline,
 )
-from admin_ext.filters import QueueFilter, TaskPathFilter, UniqueKeyFilter
+from admin_ext.filters import ExceptionTypeFilter, QueueFilter, TaskPathFilter, UniqueKeyFilter
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
 from admin_ext.schedules import ScheduleAdmin
 from admin_ext.workers import WorkerAdmin
@@ -118,7 +118,7 @@ class TaskAdmin(BaseAdmin):
         "duration_column",
     )
     list_display_links = ("short_id",)
-    list_filter = ("status", QueueFilter, TaskPathFilter, UniqueKeyFilter)
+    list_filter = ("status", QueueFilter, TaskPathFilter, ExceptionTypeFilter, UniqueKeyFilter)
     date_hierarchy = "created"
     search_fields = ("task", "output", "error")  # and the id: get_search_results()
     search_help_text = _("Search by exact id, task path, output or error.")
@@ -350,6 +350,12 @@ class TaskAdmin(BaseAdmin):
         custom = [
             path("apply/<str:action>/", wrap(self.apply_all_view), name=f"{prefix}_apply_all"),
             path("queue-control/", wrap(self.queue_control_view), name=f"{prefix}_queue_control"),
+            path("failures/", wrap(self.failures_view), name=f"{prefix}_failures"),
+            path(
+                "failures/<str:action>/",
+                wrap(self.failures_apply_view),
+                name=f"{prefix}_failures_apply",
+            ),
             path("<path:object_id>/requeue/", wrap(self.requeue_view), name=f"{prefix}_requeue"),
             path("<path:object_id>/cancel/", wrap(self.cancel_view), name=f"{prefix}_cancel"),
         ]
@@ -432,6 +438,12 @@ class TaskAdmin(BaseAdmin):
         return TemplateResponse(
             request, "admin/django_simple_queue/task/apply_all_confirmation.html", context
         )
+
+    def failures_view(self, request: HttpRequest) -> HttpResponse:
+        return failures.page_view(self, request)
+
+    def failures_apply_view(self, request: HttpRequest, action: str) -> HttpResponse:
+        return failures.apply_view(self, request, action)
 
     def _single(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         self._check_action(request, action)

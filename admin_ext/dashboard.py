@@ -172,4 +172,12 @@ def context(now: datetime | None = None, site: str = "admin") -> dict[str, Any]:
         "next_runs": next_runs(now, site),
         "chart": hourly_chart(now),
         "stale_after": conf.get("STALE_AFTER"),
+        "failures_url": _failures_url(site),
     }
+
+
+def _failures_url(site: str) -> str:
+    try:
+        return reverse(f"{site}:django_simple_queue_task_failures")
+    except NoReverseMatch:  # a project's own TaskAdmin without the page's URL
+        return ""

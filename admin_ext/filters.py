@@ -23,13 +23,13 @@ RECENT = 5_000
 RECENT_KEYS = 50
 
 
-def recent_values(field: Literal["queue", "task"]) -> set[str]:
+def recent_values(field: Literal["queue", "task", "exception_type"]) -> set[str]:
     """Distinct values of ``field`` among the RECENT newest tasks, made distinct by the database."""
     # A LIMIT in FROM reads the newest rows through the index on ``created``; the ORM's
     # ``pk__in=<sliced queryset>`` may make PostgreSQL join against the whole table instead.
     connection = connections[router.db_for_read(Task)]
     quote = connection.ops.quote_name
-    column = quote(field)  # both fields' columns carry the field's name
+    column = quote(field)  # each of these fields has a column of its name
     sql = (
         f"SELECT DISTINCT {column} FROM (SELECT {column} FROM {quote(Task._meta.db_table)} "
         f"ORDER BY {quote('created')} DESC LIMIT %s) AS recent"
@@ -91,6 +91,24 @@ class UniqueKeyFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> QuerySet[Task]:
         if self.value():
             return queryset.filter(unique_key=self.value())
+        return queryset
+
+
+class ExceptionTypeFilter(admin.SimpleListFilter):
+    """The cause of a failure (the failures page's groups link to the list filtered by it)."""
+
+    title = _("exception type")
+    parameter_name = "exception_type"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        names = recent_values("exception_type") - {""}
+        if self.value() is not None:
+            names.add(str(self.value()))
+        return [(name, name or _("(none)")) for name in sorted(names)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> QuerySet[Task]:
+        if self.value() is not None:
+            return queryset.filter(exception_type=self.value())
         return queryset
 
 

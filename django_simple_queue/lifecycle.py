@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Coalesce, Concat
 
-from django_simple_queue import callables, conf, db, enqueue, postgres, signals
+from django_simple_queue import callables, causes, conf, db, enqueue, postgres, signals
 from django_simple_queue.exceptions import TaskError
 from django_simple_queue.models import Task
 from django_simple_queue.output import truncate
@@ -56,6 +56,15 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.ending is Ending.COMPLETED
+
+    @property
+    def exception_type(self) -> str:
+        """The cause recorded in ``Task.exception_type``: "" unless the attempt failed."""
+        if self.ending in (Ending.COMPLETED, Ending.CANCELLED):
+            return ""
+        if self.ending is Ending.TIMED_OUT and self.exception is None:
+            return causes.TIMEOUT
+        return causes.of_exception(self.exception)
 
 
 def claim(
@@ -260,7 +269,7 @@ def retry_delay(attempt: int) -> timedelta:
 def _history(
     task: Task, attempt: int, now: datetime, label: str, outcome: Outcome
 ) -> list[dict[str, Any]]:
-    exc = type(outcome.exception) if outcome.exception is not None else None
+    exc = outcome.exception
     entry = {
         "attempt": attempt,
         "worker": task.worker_id,
@@ -269,7 +278,7 @@ def _history(
         "outcome": label,
         "error": outcome.error,
         # Django's Tasks API reports the class of each attempt's exception.
-        "exception_class": f"{exc.__module__}.{exc.__qualname__}" if exc is not None else None,
+        "exception_class": causes.of_exception(exc) if exc is not None else None,
     }
     return [*list(task.attempt_log or []), entry]
 
@@ -294,6 +303,8 @@ def _decide(task: Task, outcome: Outcome, now: datetime) -> tuple[int, dict[str,
         "heartbeat_at": None,
         "worker_pid": None,
         "attempt_log": _history(task, attempts, now, label, outcome),
+        # Written with ``error``, of which it is the cause: the failures page groups by it.
+        "exception_type": outcome.exception_type,
     }
     if attempts != task.attempts:  # never for a worker's claims: finish_many need not write it
         changes["attempts"] = attempts

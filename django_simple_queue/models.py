@@ -162,6 +162,13 @@ class Task(models.Model):
     progress_message = models.CharField(
         _("Progress message"), max_length=255, blank=True, default=""
     )
+    exception_type = models.CharField(
+        _("Exception type"),
+        max_length=255,
+        blank=True,
+        default="",
+        help_text=_("Qualified class of the last attempt's exception, e.g. builtins.ValueError."),
+    )
     attempt_log = models.JSONField(
         _("Attempts' history"),
         default=list,
@@ -207,6 +214,13 @@ class Task(models.Model):
                 fields=["concurrency_key"],
                 condition=Q(status=0, concurrency_key__isnull=False),
                 name="dsq_task_queued_key_idx",
+            ),
+            # The failures page groups failed tasks by cause: an index-only GROUP BY, and the
+            # latest of a group read backwards.
+            models.Index(
+                fields=["task", "exception_type", "finished_at"],
+                condition=Q(status=3),
+                name="dsq_task_failures_idx",
             ),
         ]
         constraints = [

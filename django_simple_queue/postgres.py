@@ -322,6 +322,7 @@ def finish_many(
             "attempt_log",
             "run_after",
             "error",
+            "exception_type",
             "return_value",
             "output",
             "log",
@@ -335,6 +336,7 @@ def finish_many(
         columns["attempt_log"].append(json.dumps(changes["attempt_log"]))
         columns["run_after"].append(changes.get("run_after"))
         columns["error"].append(changes.get("error"))
+        columns["exception_type"].append(changes["exception_type"])
         value = changes.get("return_value")
         columns["return_value"].append(None if value is None else json.dumps(value))
         columns["output"].append(changes.get("output"))
@@ -345,7 +347,7 @@ def finish_many(
     sql = f"""
         UPDATE "{table}" AS t SET
             status = v.status, modified = %(now)b, heartbeat_at = NULL, worker_pid = NULL,
-            attempt_log = v.attempt_log::jsonb, error = v.error,
+            attempt_log = v.attempt_log::jsonb, error = v.error, exception_type = v.exception_type,
             claim_token = CASE WHEN v.status = {Task.QUEUED} THEN NULL ELSE t.claim_token END,
             run_after = CASE WHEN v.status = {Task.QUEUED} THEN v.run_after ELSE t.run_after END,
             finished_at = CASE WHEN v.status = {Task.QUEUED} THEN t.finished_at ELSE %(now)b END,
@@ -357,10 +359,11 @@ def finish_many(
             log = CASE WHEN v.log_set THEN v.log ELSE t.log END
         FROM unnest(
             %(id)b::uuid[], %(token)b::uuid[], %(status)b::int[], %(attempt_log)b::text[],
-            %(run_after)b::timestamptz[], %(error)b::text[], %(return_value)b::text[], %(output)b::text[],
-            %(log)b::text[], %(output_set)b::bool[], %(log_set)b::bool[], %(progress_set)b::bool[]
-        ) AS v(id, token, status, attempt_log, run_after, error, return_value, output, log,
-               output_set, log_set, progress_set)
+            %(run_after)b::timestamptz[], %(error)b::text[], %(exception_type)b::text[],
+            %(return_value)b::text[], %(output)b::text[], %(log)b::text[], %(output_set)b::bool[],
+            %(log_set)b::bool[], %(progress_set)b::bool[]
+        ) AS v(id, token, status, attempt_log, run_after, error, exception_type, return_value,
+               output, log, output_set, log_set, progress_set)
         WHERE t.id = v.id AND t.claim_token = v.token AND t.status = {Task.PROGRESS}
         RETURNING t.id
     """

@@ -378,3 +378,60 @@ def test_the_schedule_form_has_the_enqueue_forms_fields_refuses_bad_cron_and_lis
         {"month": 11, "note": ""},
     )
     screenshot(page, "admin-schedule.png")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failures_page_groups_by_cause_and_requeues_a_group(page: Page) -> None:
+    now = timezone.now()
+    causes = [
+        ("tests.tasks.fail", "builtins.ValueError", "ValueError: row {} of the import is empty", 7),
+        ("tests.tasks.echo", "django_simple_queue.backends.WorkerLost", "", 2),
+        ("tests.tasks.fail", "builtins.TimeoutError", "", 3),
+        (
+            "tests.tasks.add",
+            "builtins.TypeError",
+            "TypeError: unsupported operand type(s) for +: 'int' and 'str' (row {})",
+            1,
+        ),
+    ]
+    errors = {
+        "django_simple_queue.backends.WorkerLost": "Worker host-b:812 was lost: no heartbeat "
+        "since 10:02:11 (rescued at 10:03:12).",
+        "builtins.TimeoutError": "Task timed out after 600 seconds",
+    }
+    for n, (path, cause, error, count) in enumerate(causes):
+        for i in range(count):
+            TaskFactory(
+                failed=True,
+                task=path,
+                args=json.dumps({"message": "no"} if path == "tests.tasks.fail" else {"a": i}),
+                exception_type=cause,
+                error=f"Traceback (most recent call last):\n  …\n{(error or errors[cause]).format(i)}",
+                finished_at=now - timedelta(minutes=7 * n + 40 * i + 3),
+            )
+    page.goto("/admin/django_simple_queue/task/")
+    page.click("#dsq-failures-link")
+    assert page.url.endswith("/admin/django_simple_queue/task/failures/")
+    rows = page.locator("tr.dsq-failure-group")
+    expect(rows).to_have_count(4)
+    first = rows.first
+    expect(first).to_contain_text("builtins.ValueError")
+    expect(first.locator("td.dsq-num")).to_have_text("7")
+    expect(first).to_contain_text("ValueError: row 0 of the import is empty")
+    # The table fits the window: long paths and messages wrap in their cells.
+    table = page.locator("#dsq-failures").bounding_box()
+    assert table and table["x"] + table["width"] <= 1400
+    screenshot(page, "admin-failures.png", full_page=False)
+
+    first.locator("a.dsq-group-requeue").click()
+    expect(page.locator("#content")).to_contain_text("will act on 7 tasks")
+    page.click("input[type=submit]")
+    expect(page.locator(".messagelist")).to_contain_text("7 tasks were requeued as new copies.")
+    assert page.url.endswith("/admin/django_simple_queue/task/failures/")
+    assert Task.objects.filter(status=Task.QUEUED, task="tests.tasks.fail").count() == 7
+    assert Task.objects.failed().count() == 13
+
+    page.locator("tr.dsq-failure-group", has_text="builtins.TypeError").locator(
+        "td.dsq-num a"
+    ).click()
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)

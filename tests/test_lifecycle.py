@@ -351,3 +351,47 @@ def test_a_failed_attempt_with_another_due_goes_back_without_its_progress():
     task = claimed_with_progress(max_attempts=2)
     assert lifecycle.finish_many([(task, Outcome(Ending.FAILED, error="x"))]) == [Task.QUEUED]
     assert no_progress(task) == (None, "")
+
+
+# The cause of a failure (Task.exception_type), written with its error.
+
+
+def test_a_failed_attempt_records_its_exceptions_class_and_a_success_clears_it():
+    TaskFactory(max_attempts=2)
+    (task,) = lifecycle.claim("w")
+    outcome = Outcome(Ending.FAILED, error="ValueError: bad", exception=ValueError("bad"))
+    assert lifecycle.finish(task, outcome) == Task.QUEUED
+    assert Task.objects.get(id=task.id).exception_type == "builtins.ValueError"
+    Task.objects.filter(id=task.id).update(run_after=None)
+    (task,) = lifecycle.claim("w")
+    assert lifecycle.finish(task, Outcome(Ending.COMPLETED)) == Task.COMPLETED
+    assert Task.objects.get(id=task.id).exception_type == ""
+
+
+def test_finish_many_records_each_failures_cause():
+    TaskFactory.create_batch(4)
+    tasks = lifecycle.claim("w", limit=4)
+    outcomes = [
+        Outcome(Ending.FAILED, error="KeyError: 'x'", exception=KeyError("x")),
+        Outcome(Ending.FAILED, error="The task's process was killed before the task finished."),
+        Outcome(Ending.TIMED_OUT, error="Task timed out after 1 seconds"),
+        Outcome(Ending.COMPLETED, output="ok"),
+    ]
+    statuses = lifecycle.finish_many(list(zip(tasks, outcomes, strict=True)))
+    assert statuses == [Task.FAILED, Task.FAILED, Task.FAILED, Task.COMPLETED]
+    causes = [Task.objects.get(id=task.id).exception_type for task in tasks]
+    assert causes == [
+        "builtins.KeyError",
+        "django_simple_queue.backends.WorkerLost",
+        "builtins.TimeoutError",
+        "",
+    ]
+    assert [task.exception_type for task in tasks] == causes
+
+
+def test_a_rescued_task_that_fails_was_lost_by_its_worker():
+    TaskFactory(running=True, heartbeat_at=timezone.now() - timedelta(hours=1))
+    (task,) = lifecycle.rescue_stale()
+    row = Task.objects.get(id=task.id)
+    assert row.status == Task.FAILED
+    assert row.exception_type == "django_simple_queue.backends.WorkerLost"

@@ -86,3 +86,27 @@ def test_no_model_changes_are_missing_a_migration():
     out = StringIO()
     call_command("makemigrations", "django_simple_queue", "--check", "--dry-run", stdout=out)
     assert "No changes detected" in out.getvalue()
+
+
+def test_tasks_that_failed_before_the_upgrade_get_the_cause_of_their_errors_last_line():
+    before = [("django_simple_queue", "0008_task_trace_context")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before[0]).apps.get_model("django_simple_queue", "Task")
+    errors = {
+        "Traceback …\n" + "  padding\n" * 500 + "ValueError: bad": "builtins.ValueError",
+        "Task timed out after 5 seconds": "builtins.TimeoutError",
+        "no traceback here": "unknown",
+        None: "unknown",
+    }
+    failed = [old.objects.create(task="tests.tasks.fail", status=3, error=e) for e in errors]
+    completed = old.objects.create(task="tests.tasks.add", status=2, error="ValueError: x")
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes("django_simple_queue"))
+
+    from django_simple_queue.models import Task
+
+    assert [Task.objects.get(id=row.id).exception_type for row in failed] == list(errors.values())
+    assert Task.objects.get(id=completed.id).exception_type == ""

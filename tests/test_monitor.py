@@ -109,3 +109,14 @@ def test_legacy_running_rows_count_as_one_attempt_in_every_verdict(max_attempts)
         assert message in task.error
         assert task.worker_pid is None
         assert task.attempt_log[-1]["attempt"] == 1
+
+
+def test_a_timeout_and_a_dead_subprocess_name_their_cause():
+    timed_out = TaskFactory(running=True)
+    exited = TaskFactory(running=True)
+    monitor.handle_task_timeout(timed_out.id, 5)
+    monitor.handle_subprocess_exit(exited.id, 9)
+    assert Task.objects.get(id=timed_out.id).exception_type == "builtins.TimeoutError"
+    assert (
+        Task.objects.get(id=exited.id).exception_type == "django_simple_queue.backends.WorkerLost"
+    )

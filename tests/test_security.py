@@ -134,6 +134,19 @@ def test_confirmation_pages_escape_task_paths_and_the_filter(admin_client):
     assert_escaped(response.content.decode())
 
 
+def test_failures_page_and_its_confirmations_escape_paths_causes_and_errors(admin_client):
+    hostile_task(exception_type=evil("cause"))
+    html = admin_client.get(reverse("admin:django_simple_queue_task_failures")).content.decode()
+    assert "dsq-failure-group" in html
+    # The latest error is its last line: "ValueError: <the hostile text>".
+    assert_escaped(html, "task", "cause", "error")
+    for action in ("requeue", "delete"):
+        url = reverse("admin:django_simple_queue_task_failures_apply", args=[action])
+        response = admin_client.get(url, {"task": evil("task"), "exception_type": evil("cause")})
+        assert response.status_code == 200 and response.context["count"] == 1
+        assert_escaped(response.content.decode(), "task", "cause")
+
+
 @pytest.mark.parametrize("full_errors", [False, True])
 def test_status_page_escapes_every_field_in_html_and_json(client, settings, full_errors):
     settings.DJANGO_SIMPLE_QUEUE_STATUS_FULL_ERRORS = full_errors

@@ -595,3 +595,13 @@ def test_a_second_worker_with_a_live_workers_name_does_not_start(start_worker):
     assert second.returncode == 1
     assert "Another worker named 'twin' is running" in out and "another --name" in out
     assert first.poll() is None and Worker.objects.get().pid == first.pid
+
+
+def test_a_failure_records_its_exception_class_and_a_killed_process_its_lost_worker(run_worker):
+    raised = create_task("tests.tasks.fail", {"message": "no"})
+    killed = create_task("tests.tasks.kill_self", {})
+    run_worker()
+    assert Task.objects.get(id=raised).exception_type == "builtins.ValueError"
+    row = Task.objects.get(id=killed)
+    assert row.status == Task.FAILED
+    assert row.exception_type == "django_simple_queue.backends.WorkerLost"
