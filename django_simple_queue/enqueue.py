@@ -182,8 +182,13 @@ def _save(obj: Task, using: str) -> uuid.UUID:
 
 def _insert_unique(write: Callable[[], uuid.UUID | None], key: str, using: str) -> uuid.UUID:
     """``write()`` unless an active task holds ``key``; the database refuses a second one (a
-    partial unique index), so two callers at the same moment make one row."""
+    partial unique index), so two callers at the same moment make one row. MySQL and MariaDB have
+    no such index: there the key is looked up first (docs/queues.md)."""
+    enforced = db.connection(using).vendor != "mysql"
     for _ in range(5):
+        holder = None if enforced else _holder(key, using)
+        if holder is not None:
+            return holder
         try:
             with transaction.atomic(using=using):
                 written = write()
@@ -191,16 +196,21 @@ def _insert_unique(write: Callable[[], uuid.UUID | None], key: str, using: str) 
             written = None
         if written is not None:
             return written
-        holder = (
-            Task.objects.using(using)
-            .filter(unique_key=key, status__in=(Task.QUEUED, Task.PROGRESS))
-            .values_list("id", flat=True)
-            .first()
-        )
+        holder = _holder(key, using)
         if holder is not None:
             return holder
         # The holder finished between the two statements: the key is free again.
     raise RuntimeError(f"unique_key {key!r}: no task could be written or found.")
+
+
+def _holder(key: str, using: str) -> uuid.UUID | None:
+    """The queued or running task holding ``key``."""
+    return (
+        Task.objects.using(using)
+        .filter(unique_key=key, status__in=(Task.QUEUED, Task.PROGRESS))
+        .values_list("id", flat=True)
+        .first()
+    )
 
 
 def create_task(

@@ -11,7 +11,7 @@ from itertools import pairwise
 import pytest
 from django.core.management import call_command
 
-from django_simple_queue import lifecycle, queues
+from django_simple_queue import db, lifecycle, queues
 from django_simple_queue.models import Queue, Task
 from django_simple_queue.queues import Controls
 from django_simple_queue.utils import create_task, create_tasks
@@ -66,6 +66,10 @@ def test_bad_keys_are_refused_before_anything_is_written(options, message):
     assert not Task.objects.exists()
 
 
+@pytest.mark.skipif(
+    db.connection().vendor == "mysql",
+    reason="MariaDB and MySQL cannot index active rows only: unique keys are checked, not enforced",
+)
 def test_six_processes_making_forty_calls_each_at_once_make_one_task():
     start = time.time() + 3
     script = f"""
