@@ -9,12 +9,15 @@ database (PGHOST, PGPORT, PGUSER; database ``DSQ_AB_DB``, default dsq_ab, create
 Rates are tasks per second between the first claim and the last finish, as bench/run.py measures
 them; the ratio is NEW/OLD of the medians. Needs only Django, psycopg and the two trees.
 ``--old-args`` and ``--new-args`` add options to one side's worker: one tree against itself with
-and without ``--metrics-port 0`` measures what the metrics cost.
+and without ``--metrics-port 0`` measures what the metrics cost. ``--new-keys K`` gives the new
+side's tasks concurrency keys (K of them, limit 1): one tree against itself measures the limited
+claim.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import statistics
@@ -57,7 +60,14 @@ from django_simple_queue.utils import create_tasks
 with connection.cursor() as cursor:
     cursor.execute("TRUNCATE django_simple_queue_task")
     cursor.execute("VACUUM ANALYZE django_simple_queue_task")
-create_tasks({"task": "ab_tasks.noop", "args": {}} for _ in range(int(__import__("sys").argv[1])))
+import json, sys
+options = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+keys = options.pop("concurrency_keys", 0)
+create_tasks(
+    {"task": "ab_tasks.noop", "args": {}, **options,
+     **({"concurrency_key": f"k{i % keys}", "concurrency_limit": 1} if keys else {})}
+    for i in range(int(sys.argv[1]))
+)
 """
 
 SPAN = """
@@ -102,10 +112,15 @@ def create_database() -> None:
 
 
 def drain(
-    tree: Path, extra: Path, tasks: int, concurrency: int, args: Sequence[str] = ()
+    tree: Path,
+    extra: Path,
+    tasks: int,
+    concurrency: int,
+    args: Sequence[str] = (),
+    fill: str = "{}",
 ) -> tuple[float, float]:
     """(tasks/s between the first claim and the last finish, wall seconds of the worker)."""
-    python(tree, extra, "-c", FILL, str(tasks))
+    python(tree, extra, "-c", FILL, str(tasks), fill)
     started = time.perf_counter()
     worker = ["task_worker", "--burst", "--concurrency", str(concurrency), *args]
     python(tree, extra, "-m", "django", *worker)
@@ -125,6 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--old-args", default="", help="more task_worker options for OLD_TREE")
     parser.add_argument("--new-args", default="", help="more task_worker options for NEW_TREE")
+    parser.add_argument(
+        "--new-keys",
+        type=int,
+        default=0,
+        help="NEW_TREE's tasks get one of this many concurrency keys (limit 1 each): what the "
+        "limited claim costs",
+    )
     opts = parser.parse_args(argv)
     worker_args = {"old": shlex.split(opts.old_args), "new": shlex.split(opts.new_args)}
     trees = {"old": opts.old.resolve(), "new": opts.new.resolve()}
@@ -139,8 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for round_ in range(opts.rounds):
             order = ["old", "new"] if round_ % 2 == 0 else ["new", "old"]
             for which in order:
+                fill = "{}"
+                if which == "new" and opts.new_keys:
+                    fill = json.dumps({"concurrency_keys": opts.new_keys})
                 rate, wall = drain(
-                    trees[which], extra, opts.tasks, opts.concurrency, worker_args[which]
+                    trees[which], extra, opts.tasks, opts.concurrency, worker_args[which], fill
                 )
                 rates[which].append(rate)
                 walls[which].append(wall)
