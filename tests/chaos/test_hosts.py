@@ -92,6 +92,23 @@ def check_every_task_once(runs: Counter[str], tasks: Any = None) -> tuple[int, i
     return len(tasks), rescued
 
 
+def check_storm(runs: Counter[str]) -> tuple[int, int, int]:
+    """Every task ended, none ran twice, and a task that failed did so only because its child
+    found no free connection on every attempt: (tasks, rescued, failed)."""
+    failed = 0
+    for task in Task.objects.all():
+        log = task.attempt_log or []
+        if task.status == Task.FAILED:
+            failed += 1
+            assert all("too many clients" in (entry["error"] or "") for entry in log), log
+            assert runs[key(task)] == 0, log
+            continue
+        assert task.status == Task.COMPLETED, (key(task), task.status, log)
+    tasks = Task.objects.filter(status=Task.COMPLETED)
+    total, rescued = check_every_task_once(runs, tasks)
+    return total + failed, rescued, failed
+
+
 def worker_row(host: Host) -> Worker | None:
     return Worker.objects.filter(name=host.name).first()
 
@@ -362,7 +379,7 @@ def test_connection_storm(network: Network, fleet: Fleet):
         enqueue("storm", size(600, 6000), 0.02, max_attempts=20)
         wait_for(lambda: unfinished() == 0, timeout=size(180, 900), interval=0.5)
         runs = executions()
-        total, rescued = check_every_task_once(runs)
+        total, rescued, starved = check_storm(runs)
         logs = [worker.output() for worker in workers]
         waited = sum(bool(UNAVAILABLE.search(out)) for out in logs)
         report(
@@ -372,6 +389,7 @@ def test_connection_storm(network: Network, fleet: Fleet):
             tasks=total,
             runs=sum(runs.values()),
             rescued=rescued,
+            failed_for_want_of_a_connection=starved,
             workers_that_waited=waited,
             attempts=sum(Task.objects.values_list("attempts", flat=True)),
         )
