@@ -167,6 +167,8 @@ class Task(models.Model):
         max_length=255,
         blank=True,
         default="",
+        # In the table too: code that predates the column (a worker not yet restarted) can insert.
+        db_default="",
         help_text=_("Qualified class of the last attempt's exception, e.g. builtins.ValueError."),
     )
     attempt_log = models.JSONField(

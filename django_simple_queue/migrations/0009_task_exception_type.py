@@ -42,6 +42,7 @@ class Migration(migrations.Migration):
             name="exception_type",
             field=models.CharField(
                 blank=True,
+                db_default="",
                 default="",
                 help_text="Qualified class of the last attempt's exception, e.g. builtins.ValueError.",
                 max_length=255,
