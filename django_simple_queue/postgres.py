@@ -190,33 +190,41 @@ _RUNNING_OF_QUEUE = (
 )
 _LIMITED_READY = f"""
     SELECT id FROM (
-        SELECT c.*,
-            row_number() OVER (PARTITION BY c.concurrency_key ORDER BY c.priority DESC, c.created)
-                AS key_rank,
-            row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.created)
-                AS queue_rank,
-            count(*) FILTER (WHERE c.concurrency_key IS NOT NULL OR c.cap IS NOT NULL)
-                OVER (ORDER BY c.priority DESC, c.created) AS limited_rank
+        SELECT r.*,
+            count(*) FILTER (WHERE r.concurrency_key IS NOT NULL OR r.cap IS NOT NULL)
+                OVER (ORDER BY r.priority DESC, r.created, r.id ROWS UNBOUNDED PRECEDING)
+                AS limited_rank
         FROM (
-            SELECT q.id, q.priority, q.created, q.queue, q.concurrency_key, q.concurrency_limit,
-                caps.cap,
-                CASE WHEN q.concurrency_key IS NULL THEN 0 ELSE {_RUNNING_OF_KEY} END AS key_running,
-                CASE WHEN caps.cap IS NULL THEN 0 ELSE {_RUNNING_OF_QUEUE} END AS queue_running
-            FROM "{_TABLE}" q
-            LEFT JOIN unnest(%(cap_names)b::varchar[], %(cap_values)b::integer[]) AS caps(name, cap)
-                ON caps.name = q.queue
-            WHERE q.status = {Task.QUEUED} AND (q.run_after IS NULL OR q.run_after <= %(now)b)
-                {{queues}}
-                AND (q.concurrency_key IS NULL OR {_RUNNING_OF_KEY} < q.concurrency_limit)
-                AND (caps.cap IS NULL OR {_RUNNING_OF_QUEUE} < caps.cap)
-            ORDER BY q.priority DESC, q.created
-            LIMIT %(scan)b
-            FOR UPDATE OF q SKIP LOCKED
-        ) c
-    ) ranked
-    WHERE (concurrency_key IS NULL OR key_running + key_rank <= concurrency_limit)
-        AND (cap IS NULL OR queue_running + queue_rank <= cap)
-        AND ((concurrency_key IS NULL AND cap IS NULL) OR limited_rank <= %(room)b)
+            SELECT c.*,
+                row_number() OVER (
+                    PARTITION BY c.concurrency_key ORDER BY c.priority DESC, c.created, c.id
+                ) AS key_rank,
+                row_number() OVER (
+                    PARTITION BY c.queue ORDER BY c.priority DESC, c.created, c.id
+                ) AS queue_rank
+            FROM (
+                SELECT q.id, q.priority, q.created, q.queue, q.concurrency_key,
+                    q.concurrency_limit, caps.cap,
+                    CASE WHEN q.concurrency_key IS NULL THEN 0 ELSE {_RUNNING_OF_KEY} END
+                        AS key_running,
+                    CASE WHEN caps.cap IS NULL THEN 0 ELSE {_RUNNING_OF_QUEUE} END
+                        AS queue_running
+                FROM "{_TABLE}" q
+                LEFT JOIN unnest(%(cap_names)b::varchar[], %(cap_values)b::integer[])
+                    AS caps(name, cap) ON caps.name = q.queue
+                WHERE q.status = {Task.QUEUED}
+                    AND (q.run_after IS NULL OR q.run_after <= %(now)b) {{queues}}
+                    AND (q.concurrency_key IS NULL OR {_RUNNING_OF_KEY} < q.concurrency_limit)
+                    AND (caps.cap IS NULL OR {_RUNNING_OF_QUEUE} < caps.cap)
+                ORDER BY q.priority DESC, q.created
+                LIMIT %(scan)b
+                FOR UPDATE OF q SKIP LOCKED
+            ) c
+        ) r
+        WHERE (r.concurrency_key IS NULL OR r.key_running + r.key_rank <= r.concurrency_limit)
+            AND (r.cap IS NULL OR r.queue_running + r.queue_rank <= r.cap)
+    ) fits
+    WHERE (concurrency_key IS NULL AND cap IS NULL) OR limited_rank <= %(room)b
     ORDER BY priority DESC, created
     LIMIT %(limit)b
 """

@@ -118,6 +118,17 @@ def test_the_claim_takes_no_more_of_a_key_than_its_limit_and_passes_over_full_ke
     assert [t.id for t in lifecycle.claim("w:2", limit=10)] == [later]
 
 
+def test_limited_tasks_enqueued_together_are_claimed_up_to_the_room_left():
+    # One bulk insert: every row has the same `created`, so no ordering tie may hide them all.
+    create_tasks(
+        {"task": "tests.tasks.add", "args": {"a": n}, "concurrency_key": f"k{n % 3}"}
+        for n in range(12)
+    )
+    claimed = lifecycle.claim("w:1", limit=8, limited_limit=2)
+    assert len(claimed) == 2 and len({t.concurrency_key for t in claimed}) == 2
+    assert len(lifecycle.claim("w:2", limit=8, limited_limit=5)) == 1  # one key left free
+
+
 def test_limited_tasks_are_claimed_only_for_idle_children():
     create_task("tests.tasks.add", {"a": 1}, concurrency_key="k")
     create_task("tests.tasks.add", {"a": 2})
