@@ -110,6 +110,16 @@ def restore_redacted(args: Any, stored: Any) -> Any:
     return args
 
 
+def edited_args(text: str | None, stored_text: str | None) -> dict[str, Any]:
+    """Arguments typed over a redacted view of ``stored_text``: each hidden value left as it was
+    shown comes back from the stored ones."""
+    try:
+        stored = callables.load_args(stored_text)
+    except InvalidTaskArguments:
+        stored = {}
+    return restore_redacted(parse_args(text), stored)
+
+
 class TaskArgsMixin(forms.ModelForm):
     """Builds the task through ``enqueue.build_task``: allowed, importable, JSON, size, signature."""
 
@@ -222,11 +232,7 @@ class QueuedTaskForm(TaskArgsMixin):
         self.initial["args"] = self.instance.redacted_args
 
     def clean_args(self) -> dict[str, Any]:
-        try:
-            stored = callables.load_args(self.instance.args)
-        except InvalidTaskArguments:
-            stored = {}
-        return restore_redacted(parse_args(self.cleaned_data.get("args")), stored)
+        return edited_args(self.cleaned_data.get("args"), self.instance.args)
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from admin_ext.display import dotted, moment
-from admin_ext.forms import parse_args, restore_redacted, task_choices, task_descriptions
+from admin_ext.forms import edited_args, task_choices, task_descriptions
 from admin_ext.widgets import JSONEditorWidget
 from django_simple_queue import callables, db, scheduler, schedules
 from django_simple_queue.exceptions import InvalidTaskArguments
@@ -82,13 +82,8 @@ class ScheduleForm(forms.ModelForm):
             self.initial["args"] = callables.redacted_text(self.instance.args)
 
     def clean_args(self) -> dict[str, Any]:
-        stored: Any = {}
-        if self.instance.pk:
-            try:
-                stored = callables.load_args(self.instance.args)
-            except InvalidTaskArguments:
-                stored = {}
-        return restore_redacted(parse_args(self.cleaned_data.get("args")), stored)
+        stored = self.instance.args if self.instance.pk else None
+        return edited_args(self.cleaned_data.get("args"), stored)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
