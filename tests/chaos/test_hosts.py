@@ -208,7 +208,9 @@ def test_partition_rescues_fences_and_rejoins(network: Network, fleet: Fleet):
     )
     assert extra_runs <= rescued
     assert rescue_seconds <= STALE_AFTER + HEARTBEAT_INTERVAL + 1.0
-    assert stopped_runs >= 1, out[-3000:]
+    # What it held either still ran when it was back (stopped: its claim was gone) or had
+    # finished meanwhile (its late outcome fenced): which, depends on how long it took to notice.
+    assert stopped_runs + fenced >= 1, out[-3000:]
     assert took_new == AFTER
     for worker in workers.values():
         assert "Traceback" not in worker.output(), worker.output()[-3000:]
