@@ -17,8 +17,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from django_simple_queue import conf, db, stats
-from django_simple_queue.models import Queue, Schedule, Task
+from django_simple_queue import conf, db, queues, stats
+from django_simple_queue.models import Schedule, Task
 
 # Up to this many rows a count is exact; beyond it the planner's estimate is shown as "≈".
 EXACT_BELOW = stats.EXACT_BELOW
@@ -122,21 +122,11 @@ def queue_depths(now: datetime | None = None) -> list[dict[str, Any]]:
     """Queued tasks per queue, since when the oldest ready one waits (``stats.queues``), and its
     controls: paused, max_running (queues with controls are listed even when empty)."""
     now = now or db.now()
-    controls = {q.name: q for q in Queue.objects.using(db.alias())}
     rows = {
         row["queue"]: {**row, "age": now - row["waiting_since"] if row["waiting_since"] else None}
         for row in stats.queues(now)
     }
-    for name in controls.keys() - rows.keys():
-        rows[name] = {"queue": name, "depth": 0, "waiting_since": None, "age": None}
-    return [
-        {
-            **rows[name],
-            "paused": bool(controls.get(name) and controls[name].paused),
-            "max_running": controls[name].max_running if name in controls else None,
-        }
-        for name in sorted(rows)
-    ]
+    return queues.with_controls(rows, {"depth": 0, "waiting_since": None, "age": None})
 
 
 def workers(now: datetime | None = None) -> list[dict[str, Any]]:

@@ -85,11 +85,26 @@ def set_cap(name: str, max_running: int | None) -> None:
     notify.task_enqueued(name, using)
 
 
+def with_controls(rows: dict[str, dict[str, Any]], empty: dict[str, Any]) -> list[dict[str, Any]]:
+    """``rows`` (figures by queue name) in name order, each with its ``paused`` and
+    ``max_running``; a controlled queue without figures gets ``empty`` ones."""
+    controls = {q.name: q for q in Queue.objects.using(db.alias())}
+    for name in controls.keys() - rows.keys():
+        rows[name] = {"queue": name, **empty}
+    return [
+        {
+            **rows[name],
+            "paused": bool(name in controls and controls[name].paused),
+            "max_running": controls[name].max_running if name in controls else None,
+        }
+        for name in sorted(rows)
+    ]
+
+
 def listing() -> list[dict[str, Any]]:
-    """Every queue with tasks queued or running, or with a row: depth, running, paused, cap."""
-    using = db.alias()
+    """Every queue with tasks queued or running, or with controls: depth, running, paused, cap."""
     counts = (
-        Task.objects.using(using)
+        Task.objects.using(db.alias())
         .filter(status__in=(Task.QUEUED, Task.PROGRESS))
         .values("queue")
         .annotate(
@@ -97,20 +112,4 @@ def listing() -> list[dict[str, Any]]:
             running=Count("id", filter=Q(status=Task.PROGRESS)),
         )
     )
-    found: dict[str, dict[str, int]] = {
-        row["queue"]: {"depth": row["depth"], "running": row["running"]} for row in counts
-    }
-    controls = {q.name: q for q in Queue.objects.using(using).all()}
-    rows = []
-    for name in sorted(set(found) | set(controls)):
-        control = controls.get(name)
-        rows.append(
-            {
-                "name": name,
-                "depth": found.get(name, {}).get("depth", 0),
-                "running": found.get(name, {}).get("running", 0),
-                "paused": bool(control and control.paused),
-                "max_running": control.max_running if control else None,
-            }
-        )
-    return rows
+    return with_controls({row["queue"]: dict(row) for row in counts}, {"depth": 0, "running": 0})

@@ -32,7 +32,7 @@ class Command(BaseCommand):
                 state = "paused" if row["paused"] else "running"
                 cap = row["max_running"] if row["max_running"] is not None else "none"
                 self.stdout.write(
-                    f"{row['name']}: {row['depth']} queued, {row['running']} running, "
+                    f"{row['queue']}: {row['depth']} queued, {row['running']} running, "
                     f"{state}, cap {cap}"
                 )
             return
