@@ -179,6 +179,9 @@ def _within_limits(ready: Any, controls: Controls, limit: int, room: int, using:
     return ids
 
 
+_MYSQL_LOCK_NAME = f"dsq-{LIMITED_CLAIM_LOCK}"
+
+
 def _limited_claim_lock(using: str) -> bool:
     """LIMITED_CLAIM_LOCK for this transaction (PostgreSQL) or until released (MySQL). SQLite's
     writers take turns anyway (``transaction_mode`` IMMEDIATE)."""
@@ -187,7 +190,7 @@ def _limited_claim_lock(using: str) -> bool:
         return postgres.limited_claim_lock(using)
     if vendor == "mysql":
         with db.connection(using).cursor() as cursor:
-            cursor.execute("SELECT GET_LOCK(%s, 0)", [f"dsq-{LIMITED_CLAIM_LOCK}"])
+            cursor.execute("SELECT GET_LOCK(%s, 0)", [_MYSQL_LOCK_NAME])
             row = cursor.fetchone()
         return bool(row and row[0] == 1)
     return True
@@ -196,7 +199,7 @@ def _limited_claim_lock(using: str) -> bool:
 def _limited_claim_unlock(using: str) -> None:
     if db.connection(using).vendor == "mysql":
         with db.connection(using).cursor() as cursor:
-            cursor.execute("SELECT RELEASE_LOCK(%s)", [f"dsq-{LIMITED_CLAIM_LOCK}"])
+            cursor.execute("SELECT RELEASE_LOCK(%s)", [_MYSQL_LOCK_NAME])
 
 
 def _claim_changes(

@@ -84,11 +84,7 @@ def tasks_backend(path: str) -> str:
 def check(schedule: Schedule) -> None:
     """Raise ``schedules.InvalidSchedule`` or ENQUEUE_ERRORS for a schedule that cannot run."""
     schedule.timing.check()
-    if schedule.misfire not in schedules.MISFIRE_POLICIES:
-        raise schedules.InvalidSchedule(
-            f"'{schedule.misfire}' is not a misfire policy; use one of "
-            f"{', '.join(schedules.MISFIRE_POLICIES)}."
-        )
+    schedules.check_misfire(schedule.misfire)
     build(schedule, scheduled_for=None)
 
 

@@ -146,12 +146,16 @@ class Due:
     missed: int  # ticks passed over by the misfire policy
 
 
-def due(timing: Timing, next_run_at: datetime, now: datetime, misfire: str = LATEST) -> Due:
-    """The ticks of a schedule due at ``now``, whose next run was ``next_run_at``."""
+def check_misfire(misfire: str) -> None:
     if misfire not in MISFIRE_POLICIES:
         raise InvalidSchedule(
             f"'{misfire}' is not a misfire policy; use one of {', '.join(MISFIRE_POLICIES)}."
         )
+
+
+def due(timing: Timing, next_run_at: datetime, now: datetime, misfire: str = LATEST) -> Due:
+    """The ticks of a schedule due at ``now``, whose next run was ``next_run_at``."""
+    check_misfire(misfire)
     if next_run_at > now:
         return Due([], next_run_at, 0)
     limit = CATCH_UP_CAP if misfire == ALL else 1
