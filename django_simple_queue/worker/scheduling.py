@@ -42,10 +42,13 @@ class Scheduling:
         """Enqueue what is due and work out when to look again."""
         if not self.synced:
             self.sync()
-        made = scheduler.enqueue_due()
-        if made:
-            self.say(f"scheduled {made} task{'s' if made != 1 else ''}")
         upcoming = scheduler.next_due()
+        # An idle pass is this one small query: the pass's transaction only when one is due.
+        if upcoming is not None and upcoming <= db.now():
+            made = scheduler.enqueue_due()
+            if made:
+                self.say(f"scheduled {made} task{'s' if made != 1 else ''}")
+            upcoming = scheduler.next_due()
         wait = CHECK_EVERY
         if upcoming is not None:
             wait = min(max((upcoming - db.now()).total_seconds(), 0.0), CHECK_EVERY)
