@@ -60,10 +60,6 @@ def drop_database() -> None:
 
 def fill(rows: int) -> float:
     """Insert ``rows`` tasks of the last 30 days in one statement; seconds taken."""
-    from django.db import connection
-
-    from django_simple_queue.models import Task
-
     # Every NOT NULL column gets its model default; the columns that make the page realistic
     # (status mix, timestamps, queues, task paths) get an expression of the series number ``i``.
     expressions = {
@@ -85,6 +81,17 @@ def fill(rows: int) -> float:
         "output": "CASE WHEN i > 520 AND mod(i, 20) <> 0 THEN 'result ' || i END",
         "error": "CASE WHEN i > 520 AND mod(i, 20) = 0 THEN 'Traceback\nValueError: row ' || i END",
     }
+    return insert_series(expressions, rows, "ANALYZE")
+
+
+def insert_series(expressions: dict[str, str], rows: int, analyze: str) -> float:
+    """``INSERT … SELECT … FROM generate_series(1, rows) AS i`` into the task table: each column
+    of ``expressions`` from its SQL expression of ``i``, every other NOT NULL column its model
+    default; then ``analyze`` (ANALYZE or VACUUM ANALYZE) the table. Seconds taken."""
+    from django.db import connection
+
+    from django_simple_queue.models import Task
+
     columns, values, params = [], [], []
     for field in Task._meta.concrete_fields:
         column = connection.ops.quote_name(field.column)
@@ -102,7 +109,7 @@ def fill(rows: int) -> float:
     start = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, rows])
-        cursor.execute(f"ANALYZE {Task._meta.db_table}")
+        cursor.execute(f"{analyze} {Task._meta.db_table}")
     return time.perf_counter() - start
 
 

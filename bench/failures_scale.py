@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -40,7 +39,6 @@ def parse() -> argparse.Namespace:
 
 def fill(rows: int) -> float:
     """Insert ``rows`` failed tasks in one statement, then VACUUM ANALYZE; seconds taken."""
-    from django.db import connection
 
     from django_simple_queue.models import Task
 
@@ -61,25 +59,7 @@ def fill(rows: int) -> float:
         "error": "'Traceback (most recent call last):\n  File \"x.py\", line 1\n' || "
         f"(ARRAY[{causes}])[1 + mod(i / {PATHS}, {len(CAUSES)})] || ': row ' || i",
     }
-    columns, values, params = [], [], []
-    for field in Task._meta.concrete_fields:
-        column = connection.ops.quote_name(field.column)
-        if field.name in expressions:
-            columns.append(column)
-            values.append(expressions[field.name])
-        elif not field.null:
-            columns.append(column)
-            values.append("%s")
-            params.append(field.get_db_prep_save(field.get_default(), connection))
-    sql = (
-        f"INSERT INTO {Task._meta.db_table} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM generate_series(1, %s) AS i"
-    )
-    start = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, rows])
-        cursor.execute(f"VACUUM ANALYZE {Task._meta.db_table}")
-    return time.perf_counter() - start
+    return admin_scale.insert_series(expressions, rows, "VACUUM ANALYZE")
 
 
 def main() -> None:
