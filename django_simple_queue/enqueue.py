@@ -27,14 +27,16 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from django_simple_queue import callables, conf, db, notify, postgres, tracing
-from django_simple_queue.exceptions import TaskNotAllowedError
-from django_simple_queue.models import Task
+from django_simple_queue import callables, conf, db, notify, postgres, tracing, workflows
+from django_simple_queue.exceptions import InvalidStateChange, TaskNotAllowedError
+from django_simple_queue.models import Batch, Task
 
 __all__ = [
     "TaskNotAllowedError",
+    "add_to_batch",
     "build_task",
     "checked_values",
+    "create_batch",
     "create_task",
     "create_tasks",
     "insert",
@@ -65,6 +67,7 @@ def checked_values(
     unique_key: str | None = None,
     concurrency_key: str | None = None,
     concurrency_limit: int | None = None,
+    on_dependency_failure: str = Task.CANCEL,
     checked: Checked | None = None,
 ) -> dict[str, Any]:
     """The checked column values of a new task; raises before anything is written.
@@ -95,6 +98,13 @@ def checked_values(
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout}.")
     if unique_key is not None or concurrency_key is not None or concurrency_limit is not None:
         values.update(controls(unique_key, concurrency_key, concurrency_limit))
+    if on_dependency_failure != Task.CANCEL:
+        if on_dependency_failure != Task.FAIL:
+            raise ValueError(
+                f"on_dependency_failure must be {Task.CANCEL!r} or {Task.FAIL!r}, "
+                f"not {on_dependency_failure!r}."
+            )
+        values["on_dependency_failure"] = on_dependency_failure
     return {
         "task": task,
         "args": text,
@@ -144,6 +154,7 @@ def build_task(
     unique_key: str | None = None,
     concurrency_key: str | None = None,
     concurrency_limit: int | None = None,
+    on_dependency_failure: str = Task.CANCEL,
 ) -> Task:
     """Check everything about a task and return it unsaved; raise before anything is written."""
     return Task(
@@ -161,6 +172,7 @@ def build_task(
             unique_key=unique_key,
             concurrency_key=concurrency_key,
             concurrency_limit=concurrency_limit,
+            on_dependency_failure=on_dependency_failure,
         )
     )
 
@@ -226,14 +238,36 @@ def create_task(
     unique_key: str | None = None,
     concurrency_key: str | None = None,
     concurrency_limit: int | None = None,
+    depends_on: Iterable[uuid.UUID | str] = (),
+    on_dependency_failure: str = Task.CANCEL,
 ) -> uuid.UUID:
     """Queue ``task(**args)`` and return the new task's id.
 
     Inside ``transaction.atomic()`` the task becomes visible (and workers are woken) on commit.
     With ``unique_key``, while a task with that key is queued or running, nothing is written and
     that task's id is returned. With ``concurrency_key``, at most ``concurrency_limit`` (default 1)
-    tasks of that key run at once.
+    tasks of that key run at once. With ``depends_on``, it waits until those tasks have completed,
+    and if one fails or is cancelled it is cancelled (or failed, with ``on_dependency_failure="fail"``)
+    without running (docs/workflows.md).
     """
+    if depends_on:
+        item = {
+            "task": task,
+            "args": args,
+            "queue": queue,
+            "priority": priority,
+            "run_after": run_after,
+            "max_attempts": max_attempts,
+            "timeout": timeout,
+            "enqueued_by": enqueued_by,
+            "depends_on": depends_on,
+            "on_dependency_failure": on_dependency_failure,
+        }
+        if concurrency_key is not None:
+            item.update(concurrency_key=concurrency_key, concurrency_limit=concurrency_limit)
+        if unique_key is not None:
+            item["unique_key"] = unique_key
+        return create_tasks([item])[0]
     values = checked_values(
         task,
         args,
@@ -246,6 +280,7 @@ def create_task(
         unique_key=unique_key,
         concurrency_key=concurrency_key,
         concurrency_limit=concurrency_limit,
+        on_dependency_failure=on_dependency_failure,
     )
     using = db.alias()
     if not postgres.applies(using):
@@ -259,24 +294,62 @@ def create_task(
     )
 
 
-def create_tasks(tasks: Iterable[Task | Mapping[str, Any]]) -> list[uuid.UUID]:
+# create_task's options, passed on as they are when it goes through create_tasks.
+_OPTIONS = frozenset(
+    {
+        "queue",
+        "priority",
+        "run_after",
+        "max_attempts",
+        "timeout",
+        "enqueued_by",
+        "unique_key",
+        "concurrency_key",
+        "concurrency_limit",
+        "depends_on",
+        "on_dependency_failure",
+    }
+)
+
+
+def create_tasks(
+    tasks: Iterable[Task | Mapping[str, Any]], *, batch: uuid.UUID | None = None
+) -> list[uuid.UUID]:
     """Queue many tasks at once (COPY on PostgreSQL, INSERTs of 1,000 rows elsewhere); each item is a
     Task from ``build_task`` or a dict of ``create_task``'s arguments. Nothing is written if any item
     is invalid. An item with a ``unique_key`` held by an active task is not written: its place in
-    the returned ids holds that task's id."""
+    the returned ids holds that task's id.
+
+    A dict's ``depends_on`` may name, besides tasks already enqueued, other items of the same list
+    by their position. ``batch`` (``add_to_batch``) puts every task in that batch.
+    """
     using = db.alias()
     fast = postgres.applies(using)
+    items = list(tasks)
+    references = [() if isinstance(item, Task) else item.get("depends_on") or () for item in items]
     # Dicts become rows without a model instance in between: most of the cost at this scale.
     checked: Checked = {}
-    built: list[Task | dict[str, Any]] = [
-        item
-        if isinstance(item, Task)
-        else (checked_values(**item, checked=checked) if fast else build_task(**item))
-        for item in tasks
-    ]
+    built: list[Task | dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, Task):
+            built.append(item)
+            continue
+        options = {name: value for name, value in item.items() if name != "depends_on"}
+        built.append(checked_values(**options, checked=checked) if fast else build_task(**options))
+    for item in built:
+        if isinstance(item, Task):
+            item.batch_id = batch or item.batch_id
+        elif batch is not None:
+            item["batch_id"] = batch
     plain = [(i, item) for i, item in enumerate(built) if _unique_key(item) is None]
     ids: list[uuid.UUID | None] = [None] * len(built)
     with transaction.atomic(using=using):
+        arrangement = None
+        if any(references):
+            for item in built:
+                if isinstance(item, dict):
+                    item["id"] = uuid.uuid4()
+            arrangement = workflows.arrange(built, references, using, db.now(using))
         if fast:
             written = postgres.copy_many([item for _, item in plain], using)
         else:
@@ -289,9 +362,81 @@ def create_tasks(tasks: Iterable[Task | Mapping[str, Any]]) -> list[uuid.UUID]:
             if ids[i] is None:
                 obj = item if isinstance(item, Task) else Task(**item)
                 ids[i] = insert(obj)
+        if arrangement is not None:
+            workflows.write_edges(arrangement, using)
         for queue in {item.queue if isinstance(item, Task) else item["queue"] for item in built}:
             notify.task_enqueued(queue, using)
     return [task_id for task_id in ids if task_id is not None]
+
+
+def create_batch(
+    tasks: Iterable[Task | Mapping[str, Any]],
+    *,
+    on_complete: Mapping[str, Any] | None = None,
+    name: str = "",
+    enqueued_by: str = "",
+) -> uuid.UUID:
+    """Queue ``tasks`` (as ``create_tasks``) as one batch and return its id.
+
+    ``on_complete`` (a dict of ``create_task``'s arguments) is checked now, written as a waiting
+    task, and queued once every task of the batch has finished, whatever the outcome, with
+    ``batch_id`` added to its arguments. ``add_to_batch`` adds tasks while the batch is open.
+    """
+    using = db.alias()
+    batch = Batch(name=name, enqueued_by=enqueued_by)
+    with transaction.atomic(using=using):
+        now = db.now(using)
+        batch.created = now
+        if on_complete is not None:
+            batch.callback = _callback(on_complete, batch.id)
+            insert(batch.callback)
+        batch.save(force_insert=True, using=using)
+        create_tasks(tasks, batch=batch.id)
+        # A batch with no task to wait for (none given, or all ended at once) is finished already.
+        workflows.close_finished([batch.id], using, now)
+    return batch.id
+
+
+def _callback(on_complete: Mapping[str, Any], batch_id: uuid.UUID) -> Task:
+    if not isinstance(on_complete, Mapping) or "task" not in on_complete:
+        raise TypeError('on_complete should be a dict of create_task\'s arguments, with "task".')
+    options = dict(on_complete)
+    args = options.pop("args", {})
+    if not isinstance(args, dict):
+        raise TypeError("on_complete's args should be of type dict.")
+    if "batch_id" in args:
+        raise ValueError("on_complete's args must not have batch_id: the batch's id is added.")
+    unknown = set(options) - _OPTIONS - {"task"}
+    if unknown or "depends_on" in options:
+        names = ", ".join(sorted(unknown | ({"depends_on"} & set(options))))
+        raise TypeError(f"on_complete cannot have {names}.")
+    callback = build_task(args={**args, "batch_id": str(batch_id)}, **options)
+    callback.status = Task.WAITING
+    return callback
+
+
+def add_to_batch(
+    batch_id: uuid.UUID | str, tasks: Iterable[Task | Mapping[str, Any]]
+) -> list[uuid.UUID]:
+    """Queue ``tasks`` (as ``create_tasks``) in the batch ``batch_id`` while it is open; raise
+    InvalidStateChange once it has finished (its callback may have run)."""
+    using = db.alias()
+    with transaction.atomic(using=using):
+        # Locked: the batch cannot finish between this look and the insert.
+        state = (
+            Batch.objects.using(using)
+            .select_for_update()
+            .filter(id=batch_id)
+            .values_list("id", "finished_at")
+            .first()
+        )
+        if state is None:
+            raise ValueError(f"No batch has the id {batch_id}.")
+        if state[1] is not None:
+            raise InvalidStateChange(
+                f"Batch {batch_id} finished at {state[1].isoformat()}: start another batch."
+            )
+        return create_tasks(tasks, batch=state[0])
 
 
 def _unique_key(item: Task | Mapping[str, Any]) -> str | None:

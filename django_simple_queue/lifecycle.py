@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Coalesce, Concat
 
-from django_simple_queue import callables, causes, conf, db, enqueue, postgres, signals
+from django_simple_queue import callables, causes, conf, db, enqueue, postgres, signals, workflows
 from django_simple_queue.exceptions import TaskError
 from django_simple_queue.models import Task
 from django_simple_queue.output import truncate
@@ -355,12 +355,26 @@ def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int 
     Returns the new status, or None when the claim was lost (the task was rescued and belongs to
     someone else now), in which case nothing is written.
     """
-    now = now or db.now()
+    using = db.alias()
+    now = now or db.now(using)
     status, changes = _decide(task, outcome, now)
-    if not _claimed(task).update(**changes):
-        return None
+    with transaction.atomic(using=using, savepoint=False):
+        if not _claimed(task).update(**changes):
+            return None
+        if status in Task.FINISHED:
+            _settle({task.id: status}, [task.batch_id], using, now)
     _recorded(task, status, changes, outcome)
     return status
+
+
+def _settle(
+    ended: dict[uuid.UUID, int], batches: Iterable[uuid.UUID | None], using: str, now: datetime
+) -> None:
+    """What ending ``ended`` means for the tasks waiting on them and for their ``batches``
+    (``workflows.settle``); waiting tasks it stops are announced as any other ending."""
+    stopped = workflows.settle(ended, {b for b in batches if b is not None}, using, now)
+    for task in stopped:
+        _recorded(task, task.status, {}, Outcome(Ending.REFUSED, error=task.error))
 
 
 def finish_many(
@@ -376,15 +390,25 @@ def finish_many(
     using = db.alias()
     now = now or db.now(using)
     decided = [_decide(task, outcome, now) for task, outcome in results]
-    if db.connection(using).vendor == "postgresql":
-        written = postgres.finish_many(using, [task for task, _ in results], decided, now)
-    else:
-        with transaction.atomic(using=using):
+    with transaction.atomic(using=using):
+        if db.connection(using).vendor == "postgresql":
+            written = postgres.finish_many(using, [task for task, _ in results], decided, now)
+        else:
+            # Any of them may be waited on: settle looks.
             written = {
-                task.id
+                task.id: True
                 for (task, _), (_, changes) in zip(results, decided, strict=True)
                 if _claimed(task).update(**changes)
             }
+        ended = {
+            task.id: status
+            for (task, _), (status, _) in zip(results, decided, strict=True)
+            if status in Task.FINISHED and task.id in written
+        }
+        batches = {task.batch_id for task, _ in results if task.id in ended}
+        waited_on = {task_id: status for task_id, status in ended.items() if written[task_id]}
+        if waited_on or batches - {None}:
+            _settle(waited_on, batches, using, now)
     statuses: list[int | None] = []
     for (task, outcome), (status, changes) in zip(results, decided, strict=True):
         if task.id in written:
@@ -493,43 +517,53 @@ def cancel(queryset: Any) -> tuple[int, int]:
     A cancelled queued task's history says so, and Django's ``task_finished`` is sent for it as
     for any other finish of a Tasks API task.
     """
-    now = db.now()
-    cancelled = 0
+    using = db.alias()
+    now = db.now(using)
+    cancelled: list[Task] = []
     outcome = Outcome(Ending.CANCELLED, error="The task was cancelled before it ran.")
-    for task in queryset.filter(status=Task.QUEUED):
-        changes = {
-            "status": Task.CANCELLED,
-            "finished_at": now,
-            "modified": now,
-            "claim_token": None,
-            "attempt_log": _history(task, task.attempts, now, "cancelled", outcome),
-        }
-        if Task.objects.filter(id=task.id, status=Task.QUEUED).update(**changes):
-            _recorded(task, Task.CANCELLED, changes, outcome)
-            cancelled += 1
-    requested = queryset.filter(status=Task.PROGRESS, cancel_requested=False).update(
-        cancel_requested=True, modified=now
-    )
-    return cancelled, requested
+    with transaction.atomic(using=using):
+        for task in queryset.filter(status__in=(Task.QUEUED, Task.WAITING)):
+            changes = {
+                "status": Task.CANCELLED,
+                "finished_at": now,
+                "modified": now,
+                "claim_token": None,
+                "attempt_log": _history(task, task.attempts, now, "cancelled", outcome),
+            }
+            if Task.objects.filter(id=task.id, status=task.status).update(**changes):
+                _recorded(task, Task.CANCELLED, changes, outcome)
+                cancelled.append(task)
+        if cancelled:
+            ended = {task.id: Task.CANCELLED for task in cancelled}
+            _settle(ended, [task.batch_id for task in cancelled], using, now)
+        requested = queryset.filter(status=Task.PROGRESS, cancel_requested=False).update(
+            cancel_requested=True, modified=now
+        )
+    return len(cancelled), requested
 
 
 def enqueue_again(queryset: Any) -> int:
     """Put finished tasks back in the queue as they are (the admin's ``enqueue_tasks``)."""
-    now = db.now()
-    return queryset.filter(status__in=Task.FINISHED).update(
-        status=Task.QUEUED,
-        attempts=0,
-        run_after=None,
-        claim_token=None,
-        cancel_requested=False,
-        started_at=None,
-        finished_at=None,
-        heartbeat_at=None,
-        worker_pid=None,
-        progress=None,
-        progress_message="",
-        modified=now,
-    )
+    using = db.alias()
+    now = db.now(using)
+    finished = queryset.filter(status__in=Task.FINISHED)
+    with transaction.atomic(using=using):
+        batches = set(finished.exclude(batch=None).values_list("batch", flat=True).distinct())
+        workflows.reopen(batches, using)
+        return finished.update(
+            status=Task.QUEUED,
+            attempts=0,
+            run_after=None,
+            claim_token=None,
+            cancel_requested=False,
+            started_at=None,
+            finished_at=None,
+            heartbeat_at=None,
+            worker_pid=None,
+            progress=None,
+            progress_message="",
+            modified=now,
+        )
 
 
 @dataclass
@@ -618,4 +652,5 @@ def edit_queued(task: Task, **changes: Any) -> bool:
     if unknown:
         raise ValueError(f"edit_queued cannot change {', '.join(sorted(unknown))}.")
     changes["modified"] = db.now()
-    return bool(Task.objects.filter(id=task.id, status=Task.QUEUED).update(**changes))
+    editable = Task.objects.filter(id=task.id, status__in=(Task.QUEUED, Task.WAITING))
+    return bool(editable.update(**changes))

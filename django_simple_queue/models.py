@@ -71,6 +71,8 @@ class Task(models.Model):
     COMPLETED = 2
     FAILED = 3
     CANCELLED = 4
+    # Not claimable until every task it depends on has completed (workflows.py).
+    WAITING = 5
 
     STATUS_CHOICES = (
         (QUEUED, _("Queued")),
@@ -78,8 +80,14 @@ class Task(models.Model):
         (COMPLETED, _("Completed")),
         (FAILED, _("Failed")),
         (CANCELLED, _("Cancelled")),
+        (WAITING, _("Waiting")),
     )
     FINISHED = (COMPLETED, FAILED, CANCELLED)
+    UNFINISHED = (WAITING, QUEUED, PROGRESS)
+    # What a waiting task becomes when a task it depends on fails or is cancelled.
+    CANCEL = "cancel"
+    FAIL = "fail"
+    DEPENDENCY_FAILURE_CHOICES = ((CANCEL, _("Cancel it")), (FAIL, _("Fail it")))
     # What staff may change while a task is queued; the enqueue form has these and ``task``.
     EDITABLE_FIELDS = ("args", "queue", "priority", "run_after", "max_attempts", "timeout")
     # Every column, as attribute names in table order (set below, once the fields exist).
@@ -151,6 +159,35 @@ class Task(models.Model):
     )
     scheduled_for = models.DateTimeField(_("Scheduled for"), null=True, blank=True)
 
+    # Workflows (workflows.py): the batch it belongs to; what becomes of it if a task it depends on
+    # fails; whether a task depends on it (set when one is enqueued: its finish looks for them).
+    batch = models.ForeignKey(
+        "Batch",
+        verbose_name=_("Batch"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+        db_index=False,  # dsq_task_batch_idx leads with it
+    )
+    on_dependency_failure = models.CharField(
+        _("If a dependency fails"),
+        max_length=8,
+        choices=DEPENDENCY_FAILURE_CHOICES,
+        default=CANCEL,
+        db_default=CANCEL,
+    )
+    waited_on = models.BooleanField(_("Waited on"), default=False, db_default=False, editable=False)
+    dependencies = models.ManyToManyField(
+        "self",
+        verbose_name=_("Depends on"),
+        through="Dependency",
+        through_fields=("task", "depends_on"),
+        symmetrical=False,
+        related_name="dependants",
+        blank=True,
+    )
+
     # Execution, written by the worker.
     started_at = models.DateTimeField(_("Started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("Finished"), null=True, blank=True)
@@ -217,6 +254,8 @@ class Task(models.Model):
                 condition=Q(status=0, concurrency_key__isnull=False),
                 name="dsq_task_queued_key_idx",
             ),
+            # A batch's counts by status.
+            models.Index(fields=["batch", "status"], name="dsq_task_batch_idx"),
             # The failures page groups failed tasks by cause: an index-only GROUP BY, and the
             # latest of a group read backwards.
             models.Index(
@@ -328,6 +367,59 @@ class Task(models.Model):
 
 
 Task.FIELD_NAMES = tuple(field.attname for field in Task._meta.concrete_fields)
+
+
+class Dependency(models.Model):
+    """``task`` waits for ``depends_on`` to complete."""
+
+    task = models.ForeignKey(
+        Task,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # the constraint's
+    )
+    depends_on = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name = _("Dependency")
+        verbose_name_plural = _("Dependencies")
+        constraints = [
+            models.UniqueConstraint(fields=["task", "depends_on"], name="dsq_dependency_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} waits for {self.depends_on_id}"
+
+
+class Batch(models.Model):
+    """Tasks enqueued together, followed as one; when all have finished, ``callback`` (a task that
+    waits meanwhile) is queued, with ``batch_id`` among its arguments."""
+
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(_("Name"), max_length=255, blank=True, default="")
+    callback = models.OneToOneField(
+        Task,
+        verbose_name=_("On complete"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="completes_batch",
+    )
+    enqueued_by = models.CharField(_("Enqueued by"), max_length=150, blank=True, default="")
+    created = models.DateTimeField(_("Created"))
+    finished_at = models.DateTimeField(_("Finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Batch")
+        verbose_name_plural = _("Batches")
+        ordering = ("-created",)
+
+    def __str__(self) -> str:
+        return self.name or str(self.id)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.finished_at is not None
 
 
 class ScheduleQuerySet(models.QuerySet["Schedule"]):

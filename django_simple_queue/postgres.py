@@ -79,7 +79,7 @@ def insert_one(item: dict[str, Any], using: str, *, unique: bool = False) -> uui
         f"VALUES ({placeholders}){conflict} RETURNING id) "
         "SELECT pg_notify(%s, %s) FROM inserted"
     )
-    task_id = uuid.uuid4()
+    task_id = item["id"] if "id" in item else uuid.uuid4()
     fields = {**_template(db.now(using)), **_json_ready(item), "id": task_id}
     with binding_cursor(using) as cursor:
         cursor.execute(sql, [*(fields[name] for name in _NAMES), CHANNEL, fields["queue"]])
@@ -129,7 +129,7 @@ def copy_many(items: Sequence[Task | dict[str, Any]], using: str) -> list[uuid.U
                 ids.append(item.id)
                 yield values
             else:
-                task_id = uuid.uuid4()
+                task_id = item["id"] if "id" in item else uuid.uuid4()
                 fields = {**template, **_json_ready(item), "id": task_id}
                 ids.append(task_id)
                 yield [fields[name] for name in _NAMES]
@@ -316,9 +316,10 @@ def finish_many(
     tasks: Sequence[Task],
     decided: Sequence[tuple[int, dict[str, Any]]],
     now: datetime,
-) -> set[uuid.UUID]:
+) -> dict[uuid.UUID, bool]:
     """Record each task's decided status and changes in one statement, fenced per row by its claim
-    token; the ids of the rows written (a claim lost meanwhile is left alone)."""
+    token; the rows written (a claim lost meanwhile is left alone), each id with whether a task
+    waits on it (read after any lock an enqueue of such a task held: ``workflows``)."""
     table = Task._meta.db_table
     # A column left out of a task's changes keeps its value: the *_set flags say which were given.
     columns: dict[str, list[Any]] = {
@@ -373,10 +374,10 @@ def finish_many(
         ) AS v(id, token, status, attempt_log, run_after, error, exception_type, return_value,
                output, log, output_set, log_set, progress_set)
         WHERE t.id = v.id AND t.claim_token = v.token AND t.status = {Task.PROGRESS}
-        RETURNING t.id
+        RETURNING t.id, t.waited_on
     """
     params: dict[str, Any] = {"now": now, **columns}
     params.update({f"{name}_set": values for name, values in flags.items()})
     with binding_cursor(using) as cursor:
         cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
+        return dict(cursor.fetchall())

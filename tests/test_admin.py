@@ -98,7 +98,7 @@ def test_dashboard_numbers():
     TaskFactory(failed=True, finished_at=now - timedelta(days=2))
     ctx = dashboard.context(now)
     counts = {row["status"]: row["count"] for row in ctx["statuses"]}
-    assert counts == {0: 2, 1: 2, 2: 3, 3: 2, 4: 0}
+    assert counts == {0: 2, 1: 2, 2: 3, 3: 2, 4: 0, 5: 0}
     assert [(q["queue"], q["depth"]) for q in ctx["queues"]] == [("mail", 2)]
     assert ctx["queues"][0]["age"] >= timedelta(hours=2)
     assert [(w["name"], w["state"]) for w in ctx["workers"]] == [

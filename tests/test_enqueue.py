@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -139,7 +140,9 @@ def test_signatures_are_worked_out_once_and_unhashable_callables_still_bind():
 
 def test_create_tasks_bulk_inserts_in_one_query_per_batch(django_assert_max_num_queries):
     items = [{"task": "tests.tasks.add", "args": {"a": i}} for i in range(50)]
-    with django_assert_max_num_queries(4):
+    fields = Task._meta.concrete_fields
+    batches = math.ceil(50 / connection.ops.bulk_batch_size(fields, [Task()] * 50))
+    with django_assert_max_num_queries(2 + batches):  # and a savepoint and its release
         ids = create_tasks(items)
     assert len(ids) == 50
     assert Task.objects.filter(id__in=ids, status=Task.QUEUED).count() == 50

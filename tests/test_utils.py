@@ -12,10 +12,14 @@ def test_utils_re_exports_the_enqueue_api():
     assert utils.create_task is enqueue.create_task
     assert utils.create_tasks is enqueue.create_tasks
     assert utils.build_task is enqueue.build_task
+    assert utils.create_batch is enqueue.create_batch
+    assert utils.add_to_batch is enqueue.add_to_batch
     assert utils.TaskNotAllowedError is exceptions.TaskNotAllowedError
     assert set(utils.__all__) == {
         "TaskNotAllowedError",
+        "add_to_batch",
         "build_task",
+        "create_batch",
         "create_task",
         "create_tasks",
     }

@@ -1,0 +1,330 @@
+"""Workflows: tasks that wait for others (``depends_on``), and batches whose callback is queued
+once all their tasks have finished (docs/workflows.md).
+
+A waiting task has the status WAITING, so it stays out of the claim's index and costs the claim
+nothing; what it waits for are Dependency rows. At enqueue, ``arrange`` decides each new task's
+first status. Whoever ends a task afterwards (``lifecycle``: a worker's finish, a rescue, a cancel)
+calls ``settle`` in the same transaction:
+
+- a dependant whose dependencies have all completed is queued;
+- a dependant of a task that failed or was cancelled ends Cancelled (or Failed, as it asked),
+  and so on down the chain;
+- a batch whose tasks have all finished is closed and its callback queued.
+
+Two tasks that one dependant waits for may end at the same moment on two hosts. Each finisher locks
+the dependant's row and only then, in a new statement, looks at what it still waits for, so the
+second to take the lock sees the first's commit: one of them queues it. A batch is closed the same
+way, under the lock of its row: exactly once. At enqueue, the dependencies' rows are locked (and
+marked ``waited_on``) before the new rows are written: a dependency that ends meanwhile either
+finds its new dependants or is found ended.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count
+
+from django_simple_queue import notify
+from django_simple_queue.models import Batch, Dependency, Task
+
+# A reference to a task this one depends on: the id of a task already enqueued, or, within one
+# ``create_tasks``/``create_batch`` call, the position of another item of the same list.
+Reference = uuid.UUID | str | int
+
+
+def stopped_error(dependency_id: Any, path: str, status: int) -> str:
+    """The error of a task that never ran because ``dependency_id`` ended ``status``."""
+    ended = "failed" if status == Task.FAILED else "was cancelled"
+    return f"Not run: task {dependency_id} ({path}), which it depends on, {ended}."
+
+
+def on_failure_status(on_dependency_failure: str) -> int:
+    return Task.FAILED if on_dependency_failure == Task.FAIL else Task.CANCELLED
+
+
+# At enqueue.
+
+
+@dataclass
+class Arrangement:
+    """What ``arrange`` decided for a list of new tasks: the Dependency rows to write after them."""
+
+    edges: list[tuple[uuid.UUID, uuid.UUID]]
+
+
+def parse_references(references: Iterable[Reference], count: int) -> list[uuid.UUID | int]:
+    """``depends_on`` as task ids and positions in a list of ``count`` items; ValueError for
+    anything else."""
+    if isinstance(references, (str, bytes, uuid.UUID, int)):
+        raise TypeError("depends_on should be a list of task ids.")
+    parsed: list[uuid.UUID | int] = []
+    for reference in references:
+        if isinstance(reference, bool):
+            raise ValueError(f"depends_on: {reference!r} is not a task id.")
+        if isinstance(reference, int) and count:
+            if not 0 <= reference < count:
+                raise ValueError(
+                    f"depends_on: {reference} is not the position of another task of this list "
+                    f"(0 to {count - 1})."
+                )
+            parsed.append(reference)
+            continue
+        try:
+            parsed.append(
+                reference if isinstance(reference, uuid.UUID) else uuid.UUID(str(reference))
+            )
+        except ValueError:
+            raise ValueError(f"depends_on: {reference!r} is not a task id.") from None
+    return parsed
+
+
+def order(dependencies: Sequence[Sequence[int]]) -> list[int]:
+    """The positions of a list's items, each after those it depends on (``dependencies[i]``: the
+    positions item ``i`` depends on); ValueError naming a cycle if there is one."""
+    done: list[int] = []
+    state = [0] * len(dependencies)  # 0 unseen, 1 on the path, 2 placed
+    for start in range(len(dependencies)):
+        path: list[tuple[int, int]] = [(start, 0)]
+        while path:
+            item, next_edge = path[-1]
+            if next_edge == 0:
+                if state[item] == 2:
+                    path.pop()
+                    continue
+                state[item] = 1
+            if next_edge < len(dependencies[item]):
+                path[-1] = (item, next_edge + 1)
+                target = dependencies[item][next_edge]
+                if state[target] == 1:
+                    cycle = [i for i, _ in path[[i for i, _ in path].index(target) :]]
+                    shown = " → ".join(str(i) for i in [*cycle, target])
+                    raise ValueError(f"depends_on makes a cycle: {shown} (positions in the list).")
+                if state[target] == 0:
+                    path.append((target, 0))
+                continue
+            state[item] = 2
+            done.append(item)
+            path.pop()
+    return done
+
+
+def arrange(
+    items: Sequence[Any], references: Sequence[Sequence[Reference]], using: str, now: datetime
+) -> Arrangement:
+    """Set the first status of each new task in ``items`` (Tasks or dicts of column values, with
+    ids) from what ``references[i]`` it depends on, and lock and mark the tasks already enqueued
+    that they depend on. Raises before anything is written: unknown ids, cycles, bad references.
+
+    A task waits (WAITING) while any of its dependencies is unfinished; it is queued at once if they
+    have all completed; it ends at once, as a running dependant would, if one has failed or was
+    cancelled.
+    """
+    parsed = [parse_references(refs, len(items)) for refs in references]
+    for item, refs in zip(items, parsed, strict=True):
+        if refs and _get(item, "unique_key") is not None:
+            raise ValueError(
+                "unique_key cannot be combined with depends_on: a waiting task would hold its "
+                "key for as long as it waits."
+            )
+    siblings = [[ref for ref in refs if isinstance(ref, int)] for refs in parsed]
+    existing = {ref for refs in parsed for ref in refs if isinstance(ref, uuid.UUID)}
+    found = _lock_and_mark(existing, using)
+    unknown = existing - set(found)
+    if unknown:
+        names = ", ".join(sorted(str(ref) for ref in unknown))
+        raise ValueError(f"depends_on names no existing task: {names}.")
+    for position in {ref for refs in siblings for ref in refs}:
+        _set(items[position], "waited_on", True)
+    known = dict(found)  # id → (status, path), of the new tasks too once decided
+    edges: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for i in order(siblings):
+        item = items[i]
+        task_id = _get(item, "id")
+        deps = list(
+            dict.fromkeys(
+                ref if isinstance(ref, uuid.UUID) else _get(items[ref], "id") for ref in parsed[i]
+            )
+        )
+        edges.extend((task_id, dep) for dep in deps)
+        stopped = [dep for dep in deps if known[dep][0] in (Task.FAILED, Task.CANCELLED)]
+        if stopped:
+            status, path = known[stopped[0]]
+            _set(item, "status", on_failure_status(_get(item, "on_dependency_failure")))
+            _set(item, "error", stopped_error(stopped[0], path, status))
+            _set(item, "finished_at", now)
+        elif any(known[dep][0] != Task.COMPLETED for dep in deps):
+            _set(item, "status", Task.WAITING)
+        known[task_id] = (_get(item, "status"), _get(item, "task"))
+    return Arrangement(edges)
+
+
+def _lock_and_mark(ids: set[uuid.UUID], using: str) -> dict[uuid.UUID, tuple[int, str]]:
+    """Lock the tasks ``ids`` (their finish waits for this transaction), mark them waited on, and
+    return each one's status and path."""
+    if not ids:
+        return {}
+    tasks = Task.objects.using(using).filter(id__in=ids)
+    found = {
+        task_id: (status, path)
+        for task_id, status, path in tasks.select_for_update()
+        .order_by("id")
+        .values_list("id", "status", "task")
+    }
+    tasks.filter(waited_on=False).update(waited_on=True)
+    return found
+
+
+def _get(item: Any, name: str) -> Any:
+    """A column value of a new task, made as a Task or as a dict of values (defaults left out)."""
+    if isinstance(item, Task):
+        return getattr(item, name)
+    return item[name] if name in item else Task._meta.get_field(name).get_default()
+
+
+def _set(item: Any, name: str, value: Any) -> None:
+    if isinstance(item, Task):
+        setattr(item, name, value)
+    else:
+        item[name] = value
+
+
+def write_edges(arrangement: Arrangement, using: str) -> None:
+    Dependency.objects.using(using).bulk_create(
+        [Dependency(task_id=task, depends_on_id=dep) for task, dep in arrangement.edges],
+        batch_size=1000,
+    )
+
+
+# When tasks end.
+
+
+def settle(
+    ended: Mapping[uuid.UUID, int], batches: Iterable[uuid.UUID], using: str, now: datetime
+) -> list[Task]:
+    """Carry out what ending the tasks ``ended`` (id → final status) means for the tasks waiting on
+    them and for ``batches`` (theirs); in the caller's transaction. Returns the waiting tasks this
+    stopped, for the caller to announce."""
+    batches = set(batches)
+    completed = [task_id for task_id, status in ended.items() if status == Task.COMPLETED]
+    if completed:
+        _queue_ready(completed, using, now)
+    stopped_now: list[Task] = []
+    stopped = {task_id: status for task_id, status in ended.items() if status != Task.COMPLETED}
+    while stopped:
+        victims = _stop_dependants(stopped, using, now)
+        stopped_now.extend(victims)
+        batches.update(task.batch_id for task in victims if task.batch_id is not None)
+        stopped = {task.id: task.status for task in victims}
+    if batches:
+        close_finished(batches, using, now)
+    return stopped_now
+
+
+def _waiting_on(ids: Iterable[uuid.UUID], using: str) -> Any:
+    """The waiting tasks that depend on any of ``ids``, locked, in a fixed order."""
+    waits = Dependency.objects.using(using).filter(depends_on__in=list(ids)).values("task")
+    return (
+        Task.objects.using(using)
+        .filter(status=Task.WAITING, id__in=waits)
+        .select_for_update()
+        .order_by("id")
+    )
+
+
+def _queue_ready(completed: list[uuid.UUID], using: str, now: datetime) -> None:
+    """Queue the dependants of ``completed`` that wait for nothing else."""
+    waiting = list(_waiting_on(completed, using).values_list("id", flat=True))
+    if not waiting:
+        return
+    # A new statement, after the locks: it sees every finish committed before them.
+    unmet = (
+        Dependency.objects.using(using)
+        .filter(task__in=waiting)
+        .exclude(depends_on__status=Task.COMPLETED)
+        .values("task")
+    )
+    ready = Task.objects.using(using).filter(id__in=waiting).exclude(id__in=unmet)
+    queues = set(ready.values_list("queue", flat=True).distinct())
+    if ready.update(status=Task.QUEUED, modified=now):
+        for queue in queues:
+            notify.task_enqueued(queue, using)
+
+
+def _stop_dependants(stopped: Mapping[uuid.UUID, int], using: str, now: datetime) -> list[Task]:
+    """End the waiting dependants of ``stopped`` (id → Failed or Cancelled), each as it asked."""
+    victims = list(_waiting_on(stopped, using))
+    if not victims:
+        return []
+    edges = Dependency.objects.using(using).filter(
+        task__in=[task.id for task in victims], depends_on__in=list(stopped)
+    )
+    stopper = dict(edges.order_by("depends_on").values_list("task", "depends_on"))
+    paths = dict(
+        Task.objects.using(using).filter(id__in=set(stopper.values())).values_list("id", "task")
+    )
+    groups: dict[tuple[int, str], list[Task]] = {}
+    for task in victims:
+        dep = stopper[task.id]
+        task.status = on_failure_status(task.on_dependency_failure)
+        task.error = stopped_error(dep, paths[dep], stopped[dep])
+        task.finished_at = task.modified = now
+        groups.setdefault((task.status, task.error), []).append(task)
+    for (status, error), tasks in groups.items():
+        Task.objects.using(using).filter(
+            id__in=[task.id for task in tasks], status=Task.WAITING
+        ).update(status=status, error=error, finished_at=now, modified=now)
+    return victims
+
+
+def close_finished(batches: Iterable[uuid.UUID], using: str, now: datetime) -> None:
+    """Close each open batch of ``batches`` whose tasks have all finished, and queue its callback."""
+    open_batches = (
+        Batch.objects.using(using)
+        .filter(id__in=sorted(batches), finished_at__isnull=True)
+        .select_for_update()
+        .order_by("id")
+    )
+    tasks = Task.objects.using(using)
+    for batch_id, callback_id in list(open_batches.values_list("id", "callback_id")):
+        # A new statement, after the lock: it sees every finish committed before it.
+        if tasks.filter(batch_id=batch_id, status__in=Task.UNFINISHED).exists():
+            continue
+        Batch.objects.using(using).filter(id=batch_id).update(finished_at=now)
+        if callback_id is not None:
+            callback = tasks.filter(id=callback_id, status=Task.WAITING)
+            queue = callback.values_list("queue", flat=True).first()
+            if queue is not None and callback.update(status=Task.QUEUED, modified=now):
+                notify.task_enqueued(queue, using)
+
+
+def reopen(batches: Iterable[uuid.UUID], using: str) -> None:
+    """Batches with tasks queued again are open again; their callback waits for them again."""
+    batches = list(batches)
+    if not batches:
+        return
+    closed = Batch.objects.using(using).filter(id__in=batches, finished_at__isnull=False)
+    callbacks = list(closed.exclude(callback=None).values_list("callback_id", flat=True))
+    closed.update(finished_at=None)
+    Task.objects.using(using).filter(id__in=callbacks, status__in=Task.FINISHED).update(
+        status=Task.WAITING,
+        attempts=0,
+        run_after=None,
+        claim_token=None,
+        cancel_requested=False,
+        started_at=None,
+        finished_at=None,
+    )
+
+
+# Reading.
+
+
+def counts(batch: Batch) -> dict[int, int]:
+    """How many of the batch's tasks have each status."""
+    rows = Task.objects.using(batch._state.db).filter(batch=batch).values_list("status")
+    return dict(rows.annotate(n=Count("id")).order_by().values_list("status", "n"))
