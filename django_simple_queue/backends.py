@@ -49,6 +49,7 @@ STATUSES = {
     TaskRow.COMPLETED: TaskResultStatus.SUCCESSFUL,
     TaskRow.FAILED: TaskResultStatus.FAILED,
     TaskRow.CANCELLED: TaskResultStatus.FAILED,
+    TaskRow.WAITING: TaskResultStatus.READY,
 }
 
 

@@ -29,6 +29,7 @@ STATUS_NAMES = {
     Task.COMPLETED: "completed",
     Task.FAILED: "failed",
     Task.CANCELLED: "cancelled",
+    Task.WAITING: "waiting",
 }
 WORKER_STATES = ("idle", "busy", "lost")
 MISSING = (
