@@ -361,9 +361,9 @@ def finish(task: Task, outcome: Outcome, *, now: datetime | None = None) -> int 
     with transaction.atomic(using=using, savepoint=False):
         if not _claimed(task).update(**changes):
             return None
+        _recorded(task, status, changes, outcome)
         if status in Task.FINISHED:
             _settle({task.id: status}, [task.batch_id], using, now)
-    _recorded(task, status, changes, outcome)
     return status
 
 
@@ -400,22 +400,22 @@ def finish_many(
                 for (task, _), (_, changes) in zip(results, decided, strict=True)
                 if _claimed(task).update(**changes)
             }
+        statuses: list[int | None] = []
+        for (task, outcome), (status, changes) in zip(results, decided, strict=True):
+            if task.id in written:
+                _recorded(task, status, changes, outcome)
+                statuses.append(status)
+            else:
+                statuses.append(None)
         ended = {
             task.id: status
-            for (task, _), (status, _) in zip(results, decided, strict=True)
-            if status in Task.FINISHED and task.id in written
+            for task, status in zip((task for task, _ in results), statuses, strict=True)
+            if status in Task.FINISHED
         }
         batches = {task.batch_id for task, _ in results if task.id in ended}
         waited_on = {task_id: status for task_id, status in ended.items() if written[task_id]}
         if waited_on or batches - {None}:
             _settle(waited_on, batches, using, now)
-    statuses: list[int | None] = []
-    for (task, outcome), (status, changes) in zip(results, decided, strict=True):
-        if task.id in written:
-            _recorded(task, status, changes, outcome)
-            statuses.append(status)
-        else:
-            statuses.append(None)
     return statuses
 
 

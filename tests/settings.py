@@ -132,6 +132,7 @@ DJANGO_SIMPLE_QUEUE_ALLOWED_TASKS = {
     "tests.tasks.start_sleep",
     "tests.tasks.terminate_own_subprocess",
     "tests.tasks.on_sigterm",
+    "tests.tasks.batch_done",
     "tests.tasks.NOT_CALLABLE",
     "tests.tasks.missing",
     "tests.nosuchmodule.task",
