@@ -11,7 +11,8 @@ them; the ratio is NEW/OLD of the medians. Needs only Django, psycopg and the tw
 ``--old-args`` and ``--new-args`` add options to one side's worker: one tree against itself with
 and without ``--metrics-port 0`` measures what the metrics cost. ``--new-keys K`` gives the new
 side's tasks concurrency keys (K of them, limit 1): one tree against itself measures the limited
-claim.
+claim. ``--new-waiting W`` adds, on the new side only, W tasks waiting for a task that does not
+run (``depends_on``): one tree against itself measures what waiting tasks cost the claim.
 """
 
 from __future__ import annotations
@@ -58,16 +59,29 @@ django.setup()
 from django.db import connection
 from django_simple_queue.utils import create_tasks
 with connection.cursor() as cursor:
-    cursor.execute("TRUNCATE django_simple_queue_task")
+    cursor.execute("TRUNCATE django_simple_queue_task CASCADE")
     cursor.execute("VACUUM ANALYZE django_simple_queue_task")
 import json, sys
 options = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 keys = options.pop("concurrency_keys", 0)
+waiting = options.pop("waiting", 0)
+if waiting:
+    from datetime import timedelta
+    from django.utils import timezone
+    from django_simple_queue.utils import create_task
+    never = create_task("ab_tasks.noop", {}, run_after=timezone.now() + timedelta(days=3650))
+    for start in range(0, waiting, 10_000):
+        create_tasks(
+            {"task": "ab_tasks.noop", "args": {}, "depends_on": [never]}
+            for i in range(start, min(start + 10_000, waiting))
+        )
 create_tasks(
     {"task": "ab_tasks.noop", "args": {}, **options,
      **({"concurrency_key": f"k{i % keys}", "concurrency_limit": 1} if keys else {})}
     for i in range(int(sys.argv[1]))
 )
+with connection.cursor() as cursor:
+    cursor.execute("VACUUM ANALYZE")  # every table: autovacuum does not wake during the drain
 """
 
 SPAN = """
@@ -147,6 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="NEW_TREE's tasks get one of this many concurrency keys (limit 1 each): what the "
         "limited claim costs",
     )
+    parser.add_argument(
+        "--new-waiting",
+        type=int,
+        default=0,
+        help="NEW_TREE's queue also holds this many tasks waiting for one that never runs: what "
+        "waiting tasks cost the claim",
+    )
     opts = parser.parse_args(argv)
     worker_args = {"old": shlex.split(opts.old_args), "new": shlex.split(opts.new_args)}
     trees = {"old": opts.old.resolve(), "new": opts.new.resolve()}
@@ -162,8 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             order = ["old", "new"] if round_ % 2 == 0 else ["new", "old"]
             for which in order:
                 fill = "{}"
-                if which == "new" and opts.new_keys:
-                    fill = json.dumps({"concurrency_keys": opts.new_keys})
+                if which == "new":
+                    fill = json.dumps(
+                        {"concurrency_keys": opts.new_keys, "waiting": opts.new_waiting}
+                    )
                 rate, wall = drain(
                     trees[which], extra, opts.tasks, opts.concurrency, worker_args[which], fill
                 )

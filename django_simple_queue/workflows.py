@@ -22,14 +22,14 @@ finds its new dependants or is found ended.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Field, Q
 
-from django_simple_queue import notify
+from django_simple_queue import db, notify, postgres
 from django_simple_queue.models import Batch, Dependency, Task
 
 # A reference to a task this one depends on: the id of a task already enqueued, or, within one
@@ -183,7 +183,11 @@ def _get(item: Any, name: str) -> Any:
     """A column value of a new task, made as a Task or as a dict of values (defaults left out)."""
     if isinstance(item, Task):
         return getattr(item, name)
-    return item[name] if name in item else Task._meta.get_field(name).get_default()
+    if name in item:
+        return item[name]
+    field = Task._meta.get_field(name)
+    assert isinstance(field, Field)
+    return field.get_default()
 
 
 def _set(item: Any, name: str, value: Any) -> None:
@@ -194,6 +198,9 @@ def _set(item: Any, name: str, value: Any) -> None:
 
 
 def write_edges(arrangement: Arrangement, using: str) -> None:
+    if db.connection(using).vendor == "postgresql":
+        postgres.insert_dependencies(using, arrangement.edges)
+        return
     Dependency.objects.using(using).bulk_create(
         [Dependency(task_id=task, depends_on_id=dep) for task, dep in arrangement.edges],
         batch_size=1000,
@@ -202,32 +209,43 @@ def write_edges(arrangement: Arrangement, using: str) -> None:
 
 # When tasks end.
 
+# Ids per statement: a task may have a hundred thousand dependants, PostgreSQL takes 65,535
+# parameters.
+CHUNK = 5000
+
+
+def _chunks(ids: Iterable[Any]) -> Iterator[list[Any]]:
+    ids = list(ids)
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
 
 def settle(
     ended: Mapping[uuid.UUID, int], batches: Iterable[uuid.UUID], using: str, now: datetime
 ) -> list[Task]:
     """Carry out what ending the tasks ``ended`` (id → final status) means for the tasks waiting on
     them and for ``batches`` (theirs); in the caller's transaction. Returns the waiting tasks this
-    stopped, for the caller to announce."""
+    stopped that someone listens for (failed ones, and rows of Django's Tasks API), to announce."""
     batches = set(batches)
     completed = [task_id for task_id, status in ended.items() if status == Task.COMPLETED]
-    if completed:
-        _queue_ready(completed, using, now)
-    stopped_now: list[Task] = []
+    for chunk in _chunks(completed):
+        _queue_ready(chunk, using, now)
+    announce: list[Task] = []
     stopped = {task_id: status for task_id, status in ended.items() if status != Task.COMPLETED}
-    while stopped:
-        victims = _stop_dependants(stopped, using, now)
-        stopped_now.extend(victims)
-        batches.update(task.batch_id for task in victims if task.batch_id is not None)
-        stopped = {task.id: task.status for task in victims}
+    while stopped:  # down the chains, one level at a time
+        following: dict[uuid.UUID, int] = {}
+        for chunk in _chunks(stopped):
+            following.update(_stop_dependants({i: stopped[i] for i in chunk}, using, now, batches))
+        announce.extend(_to_announce(following, using))
+        stopped = following
     if batches:
         close_finished(batches, using, now)
-    return stopped_now
+    return announce
 
 
-def _waiting_on(ids: Iterable[uuid.UUID], using: str) -> Any:
-    """The waiting tasks that depend on any of ``ids``, locked, in a fixed order."""
-    waits = Dependency.objects.using(using).filter(depends_on__in=list(ids)).values("task")
+def _waiting_on(ids: list[uuid.UUID], using: str) -> Any:
+    """The waiting tasks that depend on any of ``ids``, to lock in a fixed order."""
+    waits = Dependency.objects.using(using).filter(depends_on__in=ids).values("task")
     return (
         Task.objects.using(using)
         .filter(status=Task.WAITING, id__in=waits)
@@ -239,46 +257,66 @@ def _waiting_on(ids: Iterable[uuid.UUID], using: str) -> Any:
 def _queue_ready(completed: list[uuid.UUID], using: str, now: datetime) -> None:
     """Queue the dependants of ``completed`` that wait for nothing else."""
     waiting = list(_waiting_on(completed, using).values_list("id", flat=True))
-    if not waiting:
-        return
-    # A new statement, after the locks: it sees every finish committed before them.
-    unmet = (
-        Dependency.objects.using(using)
-        .filter(task__in=waiting)
-        .exclude(depends_on__status=Task.COMPLETED)
-        .values("task")
+    queues: set[str] = set()
+    for chunk in _chunks(waiting):
+        # A new statement, after the locks: it sees every finish committed before them.
+        unmet = (
+            Dependency.objects.using(using)
+            .filter(task__in=chunk)
+            .exclude(depends_on__status=Task.COMPLETED)
+            .values("task")
+        )
+        ready = Task.objects.using(using).filter(id__in=chunk).exclude(id__in=unmet)
+        queues.update(ready.values_list("queue", flat=True).distinct())
+        ready.update(status=Task.QUEUED, modified=now)
+    for queue in queues:
+        notify.task_enqueued(queue, using)
+
+
+def _stop_dependants(
+    stopped: Mapping[uuid.UUID, int], using: str, now: datetime, batches: set[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """End the waiting dependants of ``stopped`` (id → Failed or Cancelled), each as it asked;
+    add their batches to ``batches`` and return them (id → their new status)."""
+    victims = list(
+        _waiting_on(list(stopped), using).values_list("id", "on_dependency_failure", "batch_id")
     )
-    ready = Task.objects.using(using).filter(id__in=waiting).exclude(id__in=unmet)
-    queues = set(ready.values_list("queue", flat=True).distinct())
-    if ready.update(status=Task.QUEUED, modified=now):
-        for queue in queues:
-            notify.task_enqueued(queue, using)
-
-
-def _stop_dependants(stopped: Mapping[uuid.UUID, int], using: str, now: datetime) -> list[Task]:
-    """End the waiting dependants of ``stopped`` (id → Failed or Cancelled), each as it asked."""
-    victims = list(_waiting_on(stopped, using))
     if not victims:
-        return []
+        return {}
     edges = Dependency.objects.using(using).filter(
-        task__in=[task.id for task in victims], depends_on__in=list(stopped)
+        depends_on__in=list(stopped), task__status=Task.WAITING
     )
-    stopper = dict(edges.order_by("depends_on").values_list("task", "depends_on"))
+    stopper = dict(edges.order_by("-depends_on").values_list("task", "depends_on"))
     paths = dict(
         Task.objects.using(using).filter(id__in=set(stopper.values())).values_list("id", "task")
     )
-    groups: dict[tuple[int, str], list[Task]] = {}
-    for task in victims:
-        dep = stopper[task.id]
-        task.status = on_failure_status(task.on_dependency_failure)
-        task.error = stopped_error(dep, paths[dep], stopped[dep])
-        task.finished_at = task.modified = now
-        groups.setdefault((task.status, task.error), []).append(task)
-    for (status, error), tasks in groups.items():
-        Task.objects.using(using).filter(
-            id__in=[task.id for task in tasks], status=Task.WAITING
-        ).update(status=status, error=error, finished_at=now, modified=now)
-    return victims
+    groups: dict[tuple[int, str], list[uuid.UUID]] = {}
+    ended: dict[uuid.UUID, int] = {}
+    for task_id, on_dependency_failure, batch_id in victims:
+        dep = stopper[task_id]
+        status = on_failure_status(on_dependency_failure)
+        groups.setdefault((status, stopped_error(dep, paths[dep], stopped[dep])), []).append(
+            task_id
+        )
+        ended[task_id] = status
+        if batch_id is not None:
+            batches.add(batch_id)
+    for (status, error), ids in groups.items():
+        for chunk in _chunks(ids):
+            Task.objects.using(using).filter(id__in=chunk, status=Task.WAITING).update(
+                status=status, error=error, finished_at=now, modified=now
+            )
+    return ended
+
+
+def _to_announce(ended: Mapping[uuid.UUID, int], using: str) -> list[Task]:
+    """The tasks of ``ended`` whose ending someone hears of: failed ones (``on_failure``) and rows of
+    Django's Tasks API (``task_finished``); cancelled ones are not announced."""
+    tasks: list[Task] = []
+    for chunk in _chunks(ended):
+        heard = Q(status=Task.FAILED) | ~Q(backend="")
+        tasks.extend(Task.objects.using(using).filter(id__in=chunk).filter(heard))
+    return tasks
 
 
 def close_finished(batches: Iterable[uuid.UUID], using: str, now: datetime) -> None:

@@ -514,3 +514,14 @@ def test_batches_call_back_once_with_workers_racing(start_worker):
     assert runs == {f"batch:{b}": 1 for b in batches}
     assert not Batch.objects.filter(finished_at=None).exists()
     assert set(Task.objects.values_list("status", flat=True)) == {Task.COMPLETED}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ending", [Ending.COMPLETED, Ending.FAILED])
+def test_a_task_with_thousands_of_dependants_settles_them_all(ending):
+    many = workflows.CHUNK + 500  # more than one statement's worth
+    first = create_task(ADD, {"a": 1})
+    create_tasks({"task": ADD, "args": {"a": i}, "depends_on": [first]} for i in range(many))
+    run(first, ending, error="boom")
+    expected = Task.QUEUED if ending is Ending.COMPLETED else Task.CANCELLED
+    assert Task.objects.filter(status=expected).count() == many
