@@ -131,10 +131,10 @@ def estimate(queryset: QuerySet[Any]) -> tuple[int, bool]:
 
 
 def task_counts() -> dict[tuple[str, int], int]:
-    """Tasks per (queue, status). Queued and running rows are counted; each finished status is
-    counted by queue while it has fewer than EXACT_BELOW rows, else estimated for each queue known
-    from the unfinished rows and the workers' queues (a queue with only old finished tasks is then
-    left out)."""
+    """Tasks per (queue, status). Queued and running rows are counted; waiting ones and each
+    finished status are counted by queue while they are fewer than EXACT_BELOW rows, else estimated
+    for each queue known from the queued and running rows and the workers' queues (a queue with only
+    old finished tasks is then left out)."""
     counts: dict[tuple[str, int], int] = {}
     unfinished = (
         Task.objects.filter(status__in=(Task.QUEUED, Task.PROGRESS))
@@ -147,7 +147,7 @@ def task_counts() -> dict[tuple[str, int], int]:
     known = {queue for queue, _ in counts} | {"default"}
     for queues in Worker.objects.values_list("queues", flat=True):
         known.update(queues or [])
-    for status in Task.FINISHED:
+    for status in (Task.WAITING, *Task.FINISHED):
         rows = Task.objects.filter(status=status)
         if estimate(rows)[1]:
             for queue, n in rows.values_list("queue").annotate(n=Count("id")).order_by():

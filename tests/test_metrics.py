@@ -53,6 +53,7 @@ def test_values_of_a_known_state(admin_client):
         TaskFactory(completed=True)
     TaskFactory(failed=True, queue="mail")
     TaskFactory(cancelled=True)
+    TaskFactory.create_batch(2, status=Task.WAITING, queue="mail")
     WorkerFactory()
     WorkerFactory(lost=True)
     WorkerFactory(lost=True)
@@ -70,6 +71,7 @@ def test_values_of_a_known_state(admin_client):
     assert tasks("default", "completed") == 3
     assert tasks("mail", "failed") == 1
     assert tasks("default", "cancelled") == 1
+    assert tasks("mail", "waiting") == 2
     assert ("django_simple_queue_tasks", (("queue", "mail"), ("status", "completed"))) not in values
     oldest = values[("django_simple_queue_oldest_queued_seconds", (("queue", "mail"),))]
     assert 600 <= oldest < 660
