@@ -542,6 +542,17 @@ def cancel(queryset: Any) -> tuple[int, int]:
     return len(cancelled), requested
 
 
+def delete(queryset: Any) -> int:
+    """Delete the tasks of ``queryset`` that are not running; return how many. A queued or waiting
+    one is cancelled first, so that tasks waiting for it end as for any cancel, and its batch
+    can finish."""
+    using = db.alias()
+    with transaction.atomic(using=using):
+        cancel(queryset.filter(status__in=(Task.QUEUED, Task.WAITING)))
+        deleted = queryset.exclude(status=Task.PROGRESS).delete()[1]
+    return deleted.get(Task._meta.label, 0)
+
+
 def enqueue_again(queryset: Any) -> int:
     """Put finished tasks back in the queue as they are (the admin's ``enqueue_tasks``)."""
     using = db.alias()

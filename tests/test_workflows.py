@@ -525,3 +525,19 @@ def test_a_task_with_thousands_of_dependants_settles_them_all(ending):
     run(first, ending, error="boom")
     expected = Task.QUEUED if ending is Ending.COMPLETED else Task.CANCELLED
     assert Task.objects.filter(status=expected).count() == many
+
+
+@pytest.mark.django_db
+def test_deleting_a_task_others_wait_for_cancels_them():
+    batch_id = create_batch(
+        [{"task": ADD, "args": {"a": 1}}], on_complete={"task": "tests.tasks.batch_done"}
+    )
+    batch = Batch.objects.get(id=batch_id)
+    member = batch.tasks.get().id
+    waiting = create_task(ADD, {"a": 2}, depends_on=[member])
+    running = claimed(create_task(ADD, {"a": 3}), "host:1")
+    assert lifecycle.delete(Task.objects.filter(id__in=[member, running.id])) == 1
+    assert Task.objects.get(id=waiting).status == Task.CANCELLED
+    assert status(running.id) == Task.PROGRESS  # its worker still writes to it
+    batch.refresh_from_db()
+    assert batch.finished_at is not None and status(batch.callback_id) == Task.QUEUED
