@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Field, Q
+from django.db.models import Count, Exists, Field, OuterRef, Q
 
 from django_simple_queue import db, notify, postgres
 from django_simple_queue.models import Batch, Dependency, Task
@@ -45,6 +45,17 @@ def stopped_error(dependency_id: Any, path: str, status: int) -> str:
 
 def on_failure_status(on_dependency_failure: str) -> int:
     return Task.FAILED if on_dependency_failure == Task.FAIL else Task.CANCELLED
+
+
+# Ids per statement: a task may have a hundred thousand dependants (or dependencies), PostgreSQL
+# takes 65,535 parameters.
+CHUNK = 5000
+
+
+def _chunks(ids: Iterable[Any]) -> Iterator[list[Any]]:
+    ids = list(ids)
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
 
 
 # At enqueue.
@@ -166,16 +177,12 @@ def arrange(
 def _lock_and_mark(ids: set[uuid.UUID], using: str) -> dict[uuid.UUID, tuple[int, str]]:
     """Lock the tasks ``ids`` (their finish waits for this transaction), mark them waited on, and
     return each one's status and path."""
-    if not ids:
-        return {}
-    tasks = Task.objects.using(using).filter(id__in=ids)
-    found = {
-        task_id: (status, path)
-        for task_id, status, path in tasks.select_for_update()
-        .order_by("id")
-        .values_list("id", "status", "task")
-    }
-    tasks.filter(waited_on=False).update(waited_on=True)
+    found: dict[uuid.UUID, tuple[int, str]] = {}
+    for chunk in _chunks(sorted(ids)):
+        tasks = Task.objects.using(using).filter(id__in=chunk)
+        locked = tasks.select_for_update().order_by("id").values_list("id", "status", "task")
+        found.update((task_id, (status, path)) for task_id, status, path in locked)
+        tasks.filter(waited_on=False).update(waited_on=True)
     return found
 
 
@@ -208,16 +215,6 @@ def write_edges(arrangement: Arrangement, using: str) -> None:
 
 
 # When tasks end.
-
-# Ids per statement: a task may have a hundred thousand dependants, PostgreSQL takes 65,535
-# parameters.
-CHUNK = 5000
-
-
-def _chunks(ids: Iterable[Any]) -> Iterator[list[Any]]:
-    ids = list(ids)
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
 
 
 def settle(
@@ -260,13 +257,11 @@ def _queue_ready(completed: list[uuid.UUID], using: str, now: datetime) -> None:
     queues: set[str] = set()
     for chunk in _chunks(waiting):
         # A new statement, after the locks: it sees every finish committed before them.
-        unmet = (
-            Dependency.objects.using(using)
-            .filter(task__in=chunk)
-            .exclude(depends_on__status=Task.COMPLETED)
-            .values("task")
-        )
-        ready = Task.objects.using(using).filter(id__in=chunk).exclude(id__in=unmet)
+        # NOT EXISTS stops at the first unmet dependency: a task waiting for a hundred thousand
+        # others is not read whole at each of their finishes.
+        unmet = Dependency.objects.using(using).filter(task=OuterRef("pk"))
+        unmet = unmet.exclude(depends_on__status=Task.COMPLETED)
+        ready = Task.objects.using(using).filter(id__in=chunk).exclude(Exists(unmet))
         queues.update(ready.values_list("queue", flat=True).distinct())
         ready.update(status=Task.QUEUED, modified=now)
     for queue in queues:
