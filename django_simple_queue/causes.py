@@ -17,6 +17,8 @@ from django_simple_queue.output import error_summary
 # backends.WorkerLost's path, written out: backends needs Django's Tasks API, the queue does not.
 WORKER_LOST = "django_simple_queue.backends.WorkerLost"
 TIMEOUT = "builtins.TimeoutError"
+# A task stopped by a dependency that failed or was cancelled: it never ran (workflows.py).
+DEPENDENCY = "django_simple_queue.exceptions.DependencyFailed"
 UNKNOWN = "unknown"
 
 # The errors the queue itself writes when an attempt leaves no exception (worker, monitor,

@@ -251,6 +251,8 @@ def create_task(
     without running (docs/workflows.md).
     """
     if depends_on:
+        # Ids only: positions mean something in a list of tasks (create_tasks) alone.
+        depends_on = workflows.parse_references(depends_on, 0)
         item = {
             "task": task,
             "args": args,

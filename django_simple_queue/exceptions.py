@@ -25,3 +25,8 @@ class InvalidStateChange(TaskError):
 
 class WorkerNameTaken(TaskError):
     """A live worker elsewhere already has the name a starting worker asked for."""
+
+
+class DependencyFailed(TaskError):
+    """The class recorded for a task that did not run because a task it depends on failed or was
+    cancelled (``workflows``)."""

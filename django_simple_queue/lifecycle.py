@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q, TextField, Value
+from django.db.models import Exists, F, OuterRef, Q, TextField, Value
 from django.db.models.functions import Coalesce, Concat
 
 from django_simple_queue import callables, causes, conf, db, enqueue, postgres, signals, workflows
 from django_simple_queue.exceptions import TaskError
-from django_simple_queue.models import Task
+from django_simple_queue.models import Dependency, Task
 from django_simple_queue.output import truncate
 from django_simple_queue.queues import LIMITED_CLAIM_LOCK, Controls
 
@@ -554,27 +554,55 @@ def delete(queryset: Any) -> int:
 
 
 def enqueue_again(queryset: Any) -> int:
-    """Put finished tasks back in the queue as they are (the admin's ``enqueue_tasks``)."""
+    """Put finished tasks back in the queue as they are (the admin's ``enqueue_tasks``); return
+    how many.
+
+    The tasks they had stopped (dependants that never ran) come back with them, and any of these
+    tasks waits again for its dependencies that have not completed (docs/workflows.md). Their
+    batches open again.
+    """
     using = db.alias()
     now = db.now(using)
     finished = queryset.filter(status__in=Task.FINISHED)
     with transaction.atomic(using=using):
-        batches = set(finished.exclude(batch=None).values_list("batch", flat=True).distinct())
-        workflows.reopen(batches, using)
-        return finished.update(
-            status=Task.QUEUED,
-            attempts=0,
-            run_after=None,
-            claim_token=None,
-            cancel_requested=False,
-            started_at=None,
-            finished_at=None,
-            heartbeat_at=None,
-            worker_pid=None,
-            progress=None,
-            progress_message="",
-            modified=now,
+        revived = workflows.stopped_by(
+            finished.filter(waited_on=True).values_list("id", flat=True), using
         )
+        dependent = Exists(Dependency.objects.filter(task=OuterRef("pk")))
+        waiting = [*finished.filter(dependent).values_list("id", flat=True), *revived]
+        queued_again = [
+            finished,
+            *(Task.objects.filter(id__in=c) for c in workflows.chunks(revived)),
+        ]
+        batches = {
+            batch
+            for tasks in queued_again
+            for batch in tasks.exclude(batch=None).values_list("batch", flat=True).distinct()
+        }
+        workflows.reopen(batches, using)
+        count = sum(
+            tasks.filter(status__in=Task.FINISHED).update(**_fresh(now)) for tasks in queued_again
+        )
+        workflows.wait_again(waiting, using, now)
+    return count
+
+
+def _fresh(now: datetime) -> dict[str, Any]:
+    """The changes that make a finished task queued as new (its history kept)."""
+    return {
+        "status": Task.QUEUED,
+        "attempts": 0,
+        "run_after": None,
+        "claim_token": None,
+        "cancel_requested": False,
+        "started_at": None,
+        "finished_at": None,
+        "heartbeat_at": None,
+        "worker_pid": None,
+        "progress": None,
+        "progress_message": "",
+        "modified": now,
+    }
 
 
 @dataclass

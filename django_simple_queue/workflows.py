@@ -29,7 +29,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, Field, OuterRef, Q
 
-from django_simple_queue import db, notify, postgres
+from django_simple_queue import causes, db, notify, postgres
 from django_simple_queue.models import Batch, Dependency, Task
 
 # A reference to a task this one depends on: the id of a task already enqueued, or, within one
@@ -52,7 +52,7 @@ def on_failure_status(on_dependency_failure: str) -> int:
 CHUNK = 5000
 
 
-def _chunks(ids: Iterable[Any]) -> Iterator[list[Any]]:
+def chunks(ids: Iterable[Any]) -> Iterator[list[Any]]:
     ids = list(ids)
     for start in range(0, len(ids), CHUNK):
         yield ids[start : start + CHUNK]
@@ -167,6 +167,7 @@ def arrange(
             status, path = known[stopped[0]]
             _set(item, "status", on_failure_status(_get(item, "on_dependency_failure")))
             _set(item, "error", stopped_error(stopped[0], path, status))
+            _set(item, "exception_type", causes.DEPENDENCY)
             _set(item, "finished_at", now)
         elif any(known[dep][0] != Task.COMPLETED for dep in deps):
             _set(item, "status", Task.WAITING)
@@ -178,7 +179,7 @@ def _lock_and_mark(ids: set[uuid.UUID], using: str) -> dict[uuid.UUID, tuple[int
     """Lock the tasks ``ids`` (their finish waits for this transaction), mark them waited on, and
     return each one's status and path."""
     found: dict[uuid.UUID, tuple[int, str]] = {}
-    for chunk in _chunks(sorted(ids)):
+    for chunk in chunks(sorted(ids)):
         tasks = Task.objects.using(using).filter(id__in=chunk)
         locked = tasks.select_for_update().order_by("id").values_list("id", "status", "task")
         found.update((task_id, (status, path)) for task_id, status, path in locked)
@@ -225,13 +226,13 @@ def settle(
     stopped that someone listens for (failed ones, and rows of Django's Tasks API), to announce."""
     batches = set(batches)
     completed = [task_id for task_id, status in ended.items() if status == Task.COMPLETED]
-    for chunk in _chunks(completed):
+    for chunk in chunks(completed):
         _queue_ready(chunk, using, now)
     announce: list[Task] = []
     stopped = {task_id: status for task_id, status in ended.items() if status != Task.COMPLETED}
     while stopped:  # down the chains, one level at a time
         following: dict[uuid.UUID, int] = {}
-        for chunk in _chunks(stopped):
+        for chunk in chunks(stopped):
             following.update(_stop_dependants({i: stopped[i] for i in chunk}, using, now, batches))
         announce.extend(_to_announce(following, using))
         stopped = following
@@ -255,7 +256,7 @@ def _queue_ready(completed: list[uuid.UUID], using: str, now: datetime) -> None:
     """Queue the dependants of ``completed`` that wait for nothing else."""
     waiting = list(_waiting_on(completed, using).values_list("id", flat=True))
     queues: set[str] = set()
-    for chunk in _chunks(waiting):
+    for chunk in chunks(waiting):
         # A new statement, after the locks: it sees every finish committed before them.
         # NOT EXISTS stops at the first unmet dependency: a task waiting for a hundred thousand
         # others is not read whole at each of their finishes.
@@ -297,9 +298,13 @@ def _stop_dependants(
         if batch_id is not None:
             batches.add(batch_id)
     for (status, error), ids in groups.items():
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             Task.objects.using(using).filter(id__in=chunk, status=Task.WAITING).update(
-                status=status, error=error, finished_at=now, modified=now
+                status=status,
+                error=error,
+                exception_type=causes.DEPENDENCY,
+                finished_at=now,
+                modified=now,
             )
     return ended
 
@@ -308,7 +313,7 @@ def _to_announce(ended: Mapping[uuid.UUID, int], using: str) -> list[Task]:
     """The tasks of ``ended`` whose ending someone hears of: failed ones (``on_failure``) and rows of
     Django's Tasks API (``task_finished``); cancelled ones are not announced."""
     tasks: list[Task] = []
-    for chunk in _chunks(ended):
+    for chunk in chunks(ended):
         heard = Q(status=Task.FAILED) | ~Q(backend="")
         tasks.extend(Task.objects.using(using).filter(id__in=chunk).filter(heard))
     return tasks
@@ -333,6 +338,50 @@ def close_finished(batches: Iterable[uuid.UUID], using: str, now: datetime) -> N
             queue = callback.values_list("queue", flat=True).first()
             if queue is not None and callback.update(status=Task.QUEUED, modified=now):
                 notify.task_enqueued(queue, using)
+
+
+# When tasks are queued again.
+
+
+def stopped_by(ids: Iterable[uuid.UUID], using: str) -> list[uuid.UUID]:
+    """The tasks that never ran because one of ``ids`` ended, and those they stopped in turn."""
+    stopped: list[uuid.UUID] = []
+    seen: set[uuid.UUID] = set()
+    frontier = list(ids)
+    while frontier:
+        found: list[uuid.UUID] = []
+        for chunk in chunks(frontier):
+            waits = Dependency.objects.using(using).filter(depends_on__in=chunk).values("task")
+            victims = Task.objects.using(using).filter(
+                id__in=waits, status__in=Task.FINISHED, exception_type=causes.DEPENDENCY
+            )
+            found.extend(i for i in victims.values_list("id", flat=True) if i not in seen)
+        seen.update(found)
+        stopped.extend(found)
+        frontier = found
+    return stopped
+
+
+def wait_again(ids: Iterable[uuid.UUID], using: str, now: datetime) -> None:
+    """Of the tasks ``ids``, just queued again, those with a dependency that has not completed wait
+    for it again; one that has failed or was cancelled stops them again at once, as at enqueue."""
+    tasks = Task.objects.using(using)
+    waiting: list[uuid.UUID] = []
+    for chunk in chunks(ids):
+        unmet = Dependency.objects.using(using).filter(task=OuterRef("pk"))
+        unmet = unmet.exclude(depends_on__status=Task.COMPLETED)
+        again = tasks.filter(id__in=chunk, status=Task.QUEUED).filter(Exists(unmet))
+        ids_again = list(again.values_list("id", flat=True))
+        tasks.filter(id__in=ids_again).update(status=Task.WAITING, modified=now)
+        waiting.extend(ids_again)
+    ended: dict[uuid.UUID, int] = {}
+    for chunk in chunks(waiting):
+        stoppers = Dependency.objects.using(using).filter(
+            task__in=chunk, depends_on__status__in=(Task.FAILED, Task.CANCELLED)
+        )
+        ended.update(stoppers.values_list("depends_on", "depends_on__status"))
+    if ended:
+        settle(ended, (), using, now)
 
 
 def reopen(batches: Iterable[uuid.UUID], using: str) -> None:

@@ -539,3 +539,45 @@ def test_deleting_a_task_others_wait_for_cancels_them():
     assert status(running.id) == Task.PROGRESS  # its worker still writes to it
     batch.refresh_from_db()
     assert batch.finished_at is not None and status(batch.callback_id) == Task.QUEUED
+
+
+@pytest.mark.django_db
+def test_create_task_takes_ids_not_positions():
+    with pytest.raises(ValueError, match="0 is not a task id"):
+        create_task(ADD, {"a": 1}, depends_on=[0])
+    assert not Task.objects.exists()
+
+
+@pytest.mark.django_db
+def test_enqueueing_a_failed_task_again_brings_back_what_it_stopped():
+    a = create_task("tests.tasks.fail", {})
+    b = create_task(ADD, {"a": 1}, depends_on=[a])
+    c = create_task(ADD, {"a": 2}, depends_on=[b], on_dependency_failure="fail")
+    cancelled_by_staff = create_task(ADD, {"a": 3}, depends_on=[a])
+    lifecycle.cancel(Task.objects.filter(id=cancelled_by_staff))
+    run(a, Ending.FAILED, error="boom")
+    assert (status(b), status(c)) == (Task.CANCELLED, Task.FAILED)
+    assert (
+        Task.objects.get(id=c).exception_type == "django_simple_queue.exceptions.DependencyFailed"
+    )
+    assert lifecycle.enqueue_again(Task.objects.filter(id=a)) == 3
+    assert (status(a), status(b), status(c)) == (Task.QUEUED, Task.WAITING, Task.WAITING)
+    assert status(cancelled_by_staff) == Task.CANCELLED  # staff's cancel stands
+    run(a)
+    run(b)
+    assert status(c) == Task.QUEUED
+
+
+@pytest.mark.django_db
+def test_a_dependant_enqueued_again_alone_waits_for_its_dependencies_again():
+    a = create_task(ADD, {"a": 1})
+    b = create_task(ADD, {"a": 2}, depends_on=[a])
+    lifecycle.cancel(Task.objects.filter(id=b))
+    assert lifecycle.enqueue_again(Task.objects.filter(id=b)) == 1
+    assert status(b) == Task.WAITING  # a is still queued
+    lifecycle.cancel(Task.objects.filter(id=b))
+    run(a, Ending.FAILED, error="boom")
+    lifecycle.enqueue_again(Task.objects.filter(id=b))
+    stopped = Task.objects.get(id=b)  # stopped again at once, as at enqueue
+    assert stopped.status == Task.CANCELLED
+    assert stopped.error == f"Not run: task {a} (tests.tasks.add), which it depends on, failed."
