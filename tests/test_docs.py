@@ -147,6 +147,7 @@ def test_the_docs_exist_and_are_linked_from_readme_and_index():
         "schedules.md",
         "queues.md",
         "observability.md",
+        "workflows.md",
     ]
     for name in [*names, *more]:
         if name != "index.md":
