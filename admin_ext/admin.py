@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from admin_ext import actions, dashboard, failures, filters, hierarchy
+from admin_ext.batches import BatchAdmin
 from admin_ext.display import (
     badge,
     dotted,
@@ -42,23 +43,34 @@ from admin_ext.display import (
     status_url,
     timeline,
 )
-from admin_ext.filters import ExceptionTypeFilter, QueueFilter, TaskPathFilter, UniqueKeyFilter
+from admin_ext.filters import (
+    BatchFilter,
+    ExceptionTypeFilter,
+    QueueFilter,
+    TaskPathFilter,
+    UniqueKeyFilter,
+    WaitedOnByFilter,
+    WaitsForFilter,
+)
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
 from admin_ext.schedules import ScheduleAdmin
+from admin_ext.task_workflow import TaskWorkflowFields
 from admin_ext.workers import WorkerAdmin
 from django_simple_queue import enqueue, lifecycle, queues
-from django_simple_queue.models import Schedule, Task, Worker
+from django_simple_queue.models import Batch, Schedule, Task, Worker
 
 HAS_IMPORT_EXPORT = apps.is_installed("import_export")
 
 if HAS_IMPORT_EXPORT:
     from import_export.admin import ImportExportActionModelAdmin as BaseAdmin
 
-    from admin_ext.resources import TaskImportResource, TaskResource
+    from admin_ext.resources import TaskImportResource, TaskResource, imported_batch
 else:  # pragma: no cover - exercised by a settings override in the tests
     BaseAdmin = admin.ModelAdmin
 
 ADD_FIELDS = ["task", *Task.EDITABLE_FIELDS]
+# A task not yet claimed can be edited (lifecycle.edit_queued) and cancelled at once.
+NOT_CLAIMED = (Task.QUEUED, Task.WAITING)
 DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
     (
         None,
@@ -106,7 +118,7 @@ DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
 ]
 
 
-class TaskAdmin(BaseAdmin):
+class TaskAdmin(TaskWorkflowFields, BaseAdmin):
     list_display = (
         "short_id",
         "task_column",
@@ -118,7 +130,17 @@ class TaskAdmin(BaseAdmin):
         "duration_column",
     )
     list_display_links = ("short_id",)
-    list_filter = ("status", QueueFilter, TaskPathFilter, ExceptionTypeFilter, UniqueKeyFilter)
+    list_filter = (
+        "status",
+        QueueFilter,
+        TaskPathFilter,
+        ExceptionTypeFilter,
+        UniqueKeyFilter,
+        # Shown only when a link uses them: a batch's tasks, a task's dependants or dependencies.
+        BatchFilter,
+        WaitsForFilter,
+        WaitedOnByFilter,
+    )
     date_hierarchy = "created"
     search_fields = ("task", "output", "error")  # and the id: get_search_results()
     search_help_text = _("Search by exact id, task path, output or error.")
@@ -170,7 +192,7 @@ class TaskAdmin(BaseAdmin):
     ) -> type[ModelForm[Task]]:
         if obj is None:
             kwargs["form"] = EnqueueForm
-        elif obj.status == Task.QUEUED and self.has_change_permission(request, obj):
+        elif self._editable(request, obj):
             kwargs["form"] = QueuedTaskForm
         return super().get_form(request, obj, change=change, **kwargs)
 
@@ -185,10 +207,13 @@ class TaskAdmin(BaseAdmin):
         ]
         if self._editable(request, obj):
             fieldsets[3] = (_("Arguments"), {"fields": ["args"]})
+        workflow = self.workflow_fields(obj)
+        if workflow:
+            fieldsets.insert(1, (_("Workflow"), {"fields": workflow}))
         return fieldsets
 
     def _editable(self, request: HttpRequest, obj: Task) -> bool:
-        return obj.status == Task.QUEUED and self.has_change_permission(request, obj)
+        return obj.status in NOT_CLAIMED and self.has_change_permission(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Task | None = None) -> list[str]:
         if obj is None:
@@ -206,6 +231,7 @@ class TaskAdmin(BaseAdmin):
             "attempts_timeline",
             "cancel_display",
             "schedule_link",
+            *TaskWorkflowFields.FIELDS,
         ]
         if self._editable(request, obj):
             names = [name for name in names if name not in Task.EDITABLE_FIELDS]
@@ -493,6 +519,16 @@ class TaskAdmin(BaseAdmin):
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return require_POST(self._single)(request, object_id, "cancel_tasks")
 
+    def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
+        """After a confirmed import (import-export): the page of the batch it made."""
+        response = super().process_result(result, request)
+        batch_id = imported_batch(result)
+        if batch_id is None:
+            return response
+        return HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:django_simple_queue_batch_change", args=[batch_id])
+        )
+
     def response_add(
         self, request: HttpRequest, obj: Task, post_url_continue: str | None = None
     ) -> HttpResponse:
@@ -524,9 +560,7 @@ class TaskAdmin(BaseAdmin):
         if obj is not None:
             extra_context["dsq_task"] = obj
             extra_context["can_act"] = self.has_change_permission(request, obj)
-            extra_context["can_cancel"] = (
-                obj.status in (Task.QUEUED, Task.PROGRESS) and not obj.cancel_requested
-            )
+            extra_context["can_cancel"] = obj.status in Task.UNFINISHED and not obj.cancel_requested
             extra_context["can_requeue"] = (
                 obj.status in Task.FINISHED and self.has_requeue_permission(request)
             )
@@ -536,7 +570,7 @@ class TaskAdmin(BaseAdmin):
                 extra_context["show_save"] = False
                 extra_context["show_save_and_continue"] = False
                 extra_context["show_save_and_add_another"] = False
-            if obj.status == Task.QUEUED:
+            if obj.status in NOT_CLAIMED:
                 describe = task_descriptions()
                 extra_context["task_descriptions"] = {
                     k: v for k, v in describe.items() if k == obj.task
@@ -552,6 +586,8 @@ def register(site: admin.AdminSite = admin.site) -> None:
         site.register(Schedule, ScheduleAdmin)
     if not site.is_registered(Worker):
         site.register(Worker, WorkerAdmin)
+    if not site.is_registered(Batch):
+        site.register(Batch, BatchAdmin)
 
 
-__all__ = ["ScheduleAdmin", "TaskAdmin", "register"]
+__all__ = ["BatchAdmin", "ScheduleAdmin", "TaskAdmin", "register"]
