@@ -54,6 +54,7 @@ from admin_ext.filters import (
 )
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
 from admin_ext.schedules import ScheduleAdmin
+from admin_ext.task_csv import TaskCsv
 from admin_ext.task_workflow import TaskWorkflowFields
 from admin_ext.workers import WorkerAdmin
 from django_simple_queue import enqueue, lifecycle, queues
@@ -64,7 +65,7 @@ HAS_IMPORT_EXPORT = apps.is_installed("import_export")
 if HAS_IMPORT_EXPORT:
     from import_export.admin import ImportExportActionModelAdmin as BaseAdmin
 
-    from admin_ext.resources import TaskImportResource, TaskResource, imported_batch
+    from admin_ext.resources import TaskResource
 else:  # pragma: no cover - exercised by a settings override in the tests
     BaseAdmin = admin.ModelAdmin
 
@@ -118,7 +119,7 @@ DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
 ]
 
 
-class TaskAdmin(TaskWorkflowFields, BaseAdmin):
+class TaskAdmin(TaskWorkflowFields, TaskCsv, BaseAdmin):
     list_display = (
         "short_id",
         "task_column",
@@ -165,26 +166,6 @@ class TaskAdmin(TaskWorkflowFields, BaseAdmin):
 
     class Media:
         css = {"all": ("django_simple_queue/admin/admin.css",)}
-
-    # Import-export: export is reading (view permission), import is enqueueing (add permission).
-    def has_export_permission(self, request: HttpRequest) -> bool:
-        return self.has_view_permission(request)
-
-    def has_import_permission(self, request: HttpRequest) -> bool:
-        return self.has_add_permission(request)
-
-    def get_import_resource_classes(self, request: HttpRequest) -> list[type]:
-        return [TaskImportResource]
-
-    def get_valid_export_item_pks(self, request: HttpRequest) -> Any:
-        # Only the posted ids: import-export's default loads every id of the table.
-        ids = []
-        for value in request.POST.getlist("export_items"):
-            try:
-                ids.append(uuid.UUID(value))
-            except ValueError:
-                continue
-        return self.get_queryset(request).filter(pk__in=ids).values_list("pk", flat=True)
 
     # Forms and fields.
     def get_form(
@@ -518,16 +499,6 @@ class TaskAdmin(TaskWorkflowFields, BaseAdmin):
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return require_POST(self._single)(request, object_id, "cancel_tasks")
-
-    def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
-        """After a confirmed import (import-export): the page of the batch it made."""
-        response = super().process_result(result, request)
-        batch_id = imported_batch(result)
-        if batch_id is None:
-            return response
-        return HttpResponseRedirect(
-            reverse(f"{self.admin_site.name}:django_simple_queue_batch_change", args=[batch_id])
-        )
 
     def response_add(
         self, request: HttpRequest, obj: Task, post_url_continue: str | None = None

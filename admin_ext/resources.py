@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -169,16 +168,6 @@ class TaskImportResource(resources.ModelResource):
             return
         name = os.path.basename(str(kwargs.get("file_name") or ""))
         enqueue.create_batch(self.pending, name=name[:255], enqueued_by=self.username)
-
-
-def imported_batch(result: Any) -> uuid.UUID | None:
-    """The batch an import's ``result`` queued its tasks in (their instances are kept by the
-    admin's confirmed import), or None."""
-    for row in result.rows:
-        batch_id = getattr(row.instance, "batch_id", None)
-        if batch_id is not None:
-            return batch_id
-    return None
 
 
 class ScheduleResource(DefusedExport):
