@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from django_simple_queue.models import Schedule, Task
@@ -451,7 +451,8 @@ def fill_batch(name: str, statuses: list[int], on_complete: bool = True) -> Any:
     for member, status in zip(batch.tasks.order_by("created", "id"), statuses, strict=True):
         finished = now if status in Task.FINISHED else None
         Task.objects.filter(pk=member.pk).update(status=status, finished_at=finished)
-    workflows.close_finished([batch.pk], "default", now)  # as the last finish would
+    with transaction.atomic():
+        workflows.close_finished([batch.pk], "default", now)  # as the last finish would
     if batch.callback_id is not None and Batch.objects.get(pk=batch.pk).is_finished:
         Task.objects.filter(pk=batch.callback_id).update(status=Task.COMPLETED, finished_at=now)
     return batch
