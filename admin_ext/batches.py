@@ -184,9 +184,6 @@ class BatchAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
-        queryset.filter(finished_at__isnull=False).delete()
-
     def get_readonly_fields(self, request: HttpRequest, obj: Batch | None = None) -> list[str]:
         return list(self.fields or ())
 
@@ -194,11 +191,14 @@ class BatchAdmin(admin.ModelAdmin):
         return BatchChangeList
 
     def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
-        """The change list's actions. Django 6.1 also asks for the change form's: there are none,
-        the batch page has its own buttons."""
+        """The change list's actions, without ``delete_selected``. Django 6.1 also asks for the
+        change form's: there are none, the batch page has its own buttons."""
         if getattr(action_location, "name", None) == "CHANGE_FORM":
             return {}
-        return super().get_actions(request)
+        actions = super().get_actions(request)
+        # Its confirmation would count open batches that are then kept: delete from a page.
+        actions.pop("delete_selected", None)
+        return actions
 
     # Columns and fields.
     def _counts(self, obj: Batch) -> dict[int, int]:

@@ -165,6 +165,8 @@ def test_an_open_batch_cannot_be_deleted_a_finished_one_can(admin_client):
     assert admin_client.post(delete, {"post": "yes"}).status_code == 302
     assert not Batch.objects.filter(pk=batch.pk).exists()
     assert Task.objects.count() == 1  # its task stays, without a batch
+    response = admin_client.get(reverse(BATCHES))
+    assert "delete_selected" not in response.content.decode()
 
 
 # Actions.
