@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from admin_ext import actions, dashboard, failures, filters, hierarchy
+from admin_ext.batches import BatchAdmin
 from admin_ext.display import (
     badge,
     dotted,
@@ -42,23 +43,35 @@ from admin_ext.display import (
     status_url,
     timeline,
 )
-from admin_ext.filters import ExceptionTypeFilter, QueueFilter, TaskPathFilter, UniqueKeyFilter
+from admin_ext.filters import (
+    BatchFilter,
+    ExceptionTypeFilter,
+    QueueFilter,
+    TaskPathFilter,
+    UniqueKeyFilter,
+    WaitedOnByFilter,
+    WaitsForFilter,
+)
 from admin_ext.forms import EnqueueForm, QueuedTaskForm, task_descriptions
 from admin_ext.schedules import ScheduleAdmin
+from admin_ext.task_csv import TaskCsv
+from admin_ext.task_workflow import TaskWorkflowFields
 from admin_ext.workers import WorkerAdmin
 from django_simple_queue import enqueue, lifecycle, queues
-from django_simple_queue.models import Schedule, Task, Worker
+from django_simple_queue.models import Batch, Schedule, Task, Worker
 
 HAS_IMPORT_EXPORT = apps.is_installed("import_export")
 
 if HAS_IMPORT_EXPORT:
     from import_export.admin import ImportExportActionModelAdmin as BaseAdmin
 
-    from admin_ext.resources import TaskImportResource, TaskResource
+    from admin_ext.resources import TaskResource
 else:  # pragma: no cover - exercised by a settings override in the tests
     BaseAdmin = admin.ModelAdmin
 
 ADD_FIELDS = ["task", *Task.EDITABLE_FIELDS]
+# A task not yet claimed can be edited (lifecycle.edit_queued) and cancelled at once.
+NOT_CLAIMED = (Task.QUEUED, Task.WAITING)
 DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
     (
         None,
@@ -106,7 +119,7 @@ DETAIL_FIELDSETS: list[tuple[Any, dict[str, Any]]] = [
 ]
 
 
-class TaskAdmin(BaseAdmin):
+class TaskAdmin(TaskWorkflowFields, TaskCsv, BaseAdmin):
     list_display = (
         "short_id",
         "task_column",
@@ -118,7 +131,17 @@ class TaskAdmin(BaseAdmin):
         "duration_column",
     )
     list_display_links = ("short_id",)
-    list_filter = ("status", QueueFilter, TaskPathFilter, ExceptionTypeFilter, UniqueKeyFilter)
+    list_filter = (
+        "status",
+        QueueFilter,
+        TaskPathFilter,
+        ExceptionTypeFilter,
+        UniqueKeyFilter,
+        # Shown only when a link uses them: a batch's tasks, a task's dependants or dependencies.
+        BatchFilter,
+        WaitsForFilter,
+        WaitedOnByFilter,
+    )
     date_hierarchy = "created"
     search_fields = ("task", "output", "error")  # and the id: get_search_results()
     search_help_text = _("Search by exact id, task path, output or error.")
@@ -144,33 +167,13 @@ class TaskAdmin(BaseAdmin):
     class Media:
         css = {"all": ("django_simple_queue/admin/admin.css",)}
 
-    # Import-export: export is reading (view permission), import is enqueueing (add permission).
-    def has_export_permission(self, request: HttpRequest) -> bool:
-        return self.has_view_permission(request)
-
-    def has_import_permission(self, request: HttpRequest) -> bool:
-        return self.has_add_permission(request)
-
-    def get_import_resource_classes(self, request: HttpRequest) -> list[type]:
-        return [TaskImportResource]
-
-    def get_valid_export_item_pks(self, request: HttpRequest) -> Any:
-        # Only the posted ids: import-export's default loads every id of the table.
-        ids = []
-        for value in request.POST.getlist("export_items"):
-            try:
-                ids.append(uuid.UUID(value))
-            except ValueError:
-                continue
-        return self.get_queryset(request).filter(pk__in=ids).values_list("pk", flat=True)
-
     # Forms and fields.
     def get_form(
         self, request: HttpRequest, obj: Task | None = None, change: bool = False, **kwargs: Any
     ) -> type[ModelForm[Task]]:
         if obj is None:
             kwargs["form"] = EnqueueForm
-        elif obj.status == Task.QUEUED and self.has_change_permission(request, obj):
+        elif self._editable(request, obj):
             kwargs["form"] = QueuedTaskForm
         return super().get_form(request, obj, change=change, **kwargs)
 
@@ -185,10 +188,13 @@ class TaskAdmin(BaseAdmin):
         ]
         if self._editable(request, obj):
             fieldsets[3] = (_("Arguments"), {"fields": ["args"]})
+        workflow = self.workflow_fields(obj)
+        if workflow:
+            fieldsets.insert(1, (_("Workflow"), {"fields": workflow}))
         return fieldsets
 
     def _editable(self, request: HttpRequest, obj: Task) -> bool:
-        return obj.status == Task.QUEUED and self.has_change_permission(request, obj)
+        return obj.status in NOT_CLAIMED and self.has_change_permission(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Task | None = None) -> list[str]:
         if obj is None:
@@ -206,6 +212,7 @@ class TaskAdmin(BaseAdmin):
             "attempts_timeline",
             "cancel_display",
             "schedule_link",
+            *TaskWorkflowFields.FIELDS,
         ]
         if self._editable(request, obj):
             names = [name for name in names if name not in Task.EDITABLE_FIELDS]
@@ -524,9 +531,7 @@ class TaskAdmin(BaseAdmin):
         if obj is not None:
             extra_context["dsq_task"] = obj
             extra_context["can_act"] = self.has_change_permission(request, obj)
-            extra_context["can_cancel"] = (
-                obj.status in (Task.QUEUED, Task.PROGRESS) and not obj.cancel_requested
-            )
+            extra_context["can_cancel"] = obj.status in Task.UNFINISHED and not obj.cancel_requested
             extra_context["can_requeue"] = (
                 obj.status in Task.FINISHED and self.has_requeue_permission(request)
             )
@@ -536,7 +541,7 @@ class TaskAdmin(BaseAdmin):
                 extra_context["show_save"] = False
                 extra_context["show_save_and_continue"] = False
                 extra_context["show_save_and_add_another"] = False
-            if obj.status == Task.QUEUED:
+            if obj.status in NOT_CLAIMED:
                 describe = task_descriptions()
                 extra_context["task_descriptions"] = {
                     k: v for k, v in describe.items() if k == obj.task
@@ -552,6 +557,8 @@ def register(site: admin.AdminSite = admin.site) -> None:
         site.register(Schedule, ScheduleAdmin)
     if not site.is_registered(Worker):
         site.register(Worker, WorkerAdmin)
+    if not site.is_registered(Batch):
+        site.register(Batch, BatchAdmin)
 
 
-__all__ = ["ScheduleAdmin", "TaskAdmin", "register"]
+__all__ = ["BatchAdmin", "ScheduleAdmin", "TaskAdmin", "register"]

@@ -17,6 +17,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from admin_ext.display import STATUS_LABELS, STATUS_ORDER
 from django_simple_queue import conf, db, queues, stats
 from django_simple_queue.models import Schedule, Task
 
@@ -110,10 +111,11 @@ def hourly_chart(now: datetime | None = None) -> dict[str, Any]:
 
 
 def status_counts() -> list[dict[str, Any]]:
-    """Tasks per status; large numbers are estimates."""
+    """Tasks per status, in the order a task goes through them; large numbers are estimates."""
     result = []
-    for value, label in Task.STATUS_CHOICES:
+    for value in STATUS_ORDER:
         count, exact = estimate(Task.objects.filter(status=value))
+        label = STATUS_LABELS[value]
         result.append({"status": value, "label": label, "count": count, "exact": exact})
     return result
 

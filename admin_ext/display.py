@@ -19,6 +19,16 @@ from django_simple_queue.models import Task
 
 # Break opportunities after the dots and underscores of a dotted path: constant markup.
 BREAK = mark_safe("<wbr>")
+# Statuses in the order a task goes through them (the model's choices add Waiting last).
+STATUS_ORDER = (
+    Task.WAITING,
+    Task.QUEUED,
+    Task.PROGRESS,
+    Task.COMPLETED,
+    Task.FAILED,
+    Task.CANCELLED,
+)
+STATUS_LABELS = dict(Task.STATUS_CHOICES)
 
 
 def status_url(task: Task) -> str | None:
@@ -80,17 +90,32 @@ def badge(task: Task) -> str:
     )
 
 
-def progress_bar(task: Task) -> str:
-    percent = round((task.progress or 0) * 100)
+def status_badge(status: int, text: Any = None) -> str:
+    """A status's badge, showing ``text`` (default: the status's label)."""
+    return format_html(
+        '<span class="dsq-badge dsq-status-{}">{}</span>',
+        status,
+        STATUS_LABELS.get(status, status) if text is None else text,
+    )
+
+
+def bar(fraction: float, title: Any, text: Any) -> str:
+    """The progress bar markup: ``fraction`` (0 to 1) filled, ``text`` beside it."""
+    percent = round(min(max(fraction, 0.0), 1.0) * 100)
     return format_html(
         '<span class="dsq-progress" role="progressbar" aria-valuenow="{}" aria-valuemin="0" '
         'aria-valuemax="100" title="{}"><span class="dsq-progress-fill" style="width: {}%"></span>'
-        '</span> <span class="dsq-progress-text">{}%</span>',
+        '</span> <span class="dsq-progress-text">{}</span>',
         percent,
-        task.progress_message,
+        title,
         percent,
-        percent,
+        text,
     )
+
+
+def progress_bar(task: Task) -> str:
+    percent = round((task.progress or 0) * 100)
+    return bar(task.progress or 0, task.progress_message, f"{percent}%")
 
 
 def moment(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from typing import Any, Literal
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import label_for_field
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
 from django.db import connections, router
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -15,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from admin_ext.display import dotted
 from django_simple_queue import conf
-from django_simple_queue.models import Task
+from django_simple_queue.models import Batch, Task
 
 # Queues are looked up among queued tasks and this many recent ones, not the whole history.
 RECENT = 5_000
@@ -110,6 +114,63 @@ class ExceptionTypeFilter(admin.SimpleListFilter):
         if self.value() is not None:
             return queryset.filter(exception_type=self.value())
         return queryset
+
+
+class _ByIdFilter(admin.SimpleListFilter):
+    """Tasks related to one row, by its id (``?<parameter_name>=<uuid>``), through ``lookup``;
+    offered only when a link uses it."""
+
+    lookup = ""
+
+    def id_value(self) -> uuid.UUID | None:
+        value = self.value()
+        if not value:
+            return None
+        try:
+            return uuid.UUID(str(value))
+        except ValueError:
+            raise IncorrectLookupParameters(f"{self.parameter_name}: not an id") from None
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.value()
+        return [(str(value), str(value)[:8])] if value else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> QuerySet[Task]:
+        value = self.id_value()
+        return queryset if value is None else queryset.filter(**{self.lookup: value})
+
+
+class BatchFilter(_ByIdFilter):
+    """The tasks of one batch (the batch pages' links), named."""
+
+    title = _("batch")
+    parameter_name = "batch"
+    lookup = "batch_id"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.value()
+        if not value:
+            return []
+        batch = None
+        with contextlib.suppress(ValidationError, ValueError):
+            batch = Batch.objects.filter(pk=value).first()
+        return [(str(value), str(batch) if batch is not None else str(value))]
+
+
+class WaitsForFilter(_ByIdFilter):
+    """The tasks that wait for one task (its dependants: a task page's "and N more")."""
+
+    title = _("waits for")
+    parameter_name = "waits_for"
+    lookup = "dependencies"
+
+
+class WaitedOnByFilter(_ByIdFilter):
+    """The tasks that one task waits for (its dependencies)."""
+
+    title = _("waited on by")
+    parameter_name = "waited_on_by"
+    lookup = "dependants"
 
 
 def describe(changelist: ChangeList) -> list[tuple[str, Any]]:

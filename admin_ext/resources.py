@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -98,7 +99,8 @@ class TaskResource(DefusedExport):
 class TaskImportResource(resources.ModelResource):
     """Bulk enqueue: rows of ``task`` and ``args`` (optionally queue, priority, max_attempts,
     timeout), each validated like the enqueue form; nothing is queued until the preview is
-    confirmed. The columns are the export's, so an exported file imports back."""
+    confirmed. The columns are the export's, so an exported file imports back. A file's tasks are
+    queued together, as one batch named after the file, once every row is valid."""
 
     class Meta:
         model = Task
@@ -110,10 +112,12 @@ class TaskImportResource(resources.ModelResource):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.username = ""
+        self.pending: list[Task] = []
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
         user = kwargs.get("user")
         self.username = user.get_username() if user is not None else ""
+        self.pending = []
 
     def before_import_row(self, row: dict[str, Any], **kwargs: Any) -> None:
         # Undo what the export did to the cells (the ' before a formula start).
@@ -154,8 +158,16 @@ class TaskImportResource(resources.ModelResource):
         instance.enqueued_by = self.username
 
     def do_instance_save(self, instance: Task, is_create: bool) -> None:
-        # The preview's inserts (and their NOTIFYs) are rolled back with its transaction.
-        enqueue.insert(instance)
+        # Checked (validate_instance), written with the others by after_import.
+        self.pending.append(instance)
+
+    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
+        """Queue the file's tasks as one batch named after it, unless a row is not valid. The
+        preview's batch (and its NOTIFYs) is rolled back with its transaction."""
+        if not self.pending or result.has_errors() or result.has_validation_errors():
+            return
+        name = os.path.basename(str(kwargs.get("file_name") or ""))
+        enqueue.create_batch(self.pending, name=name[:255], enqueued_by=self.username)
 
 
 class ScheduleResource(DefusedExport):

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from django_simple_queue.models import Schedule, Task
@@ -435,3 +435,59 @@ def test_failures_page_groups_by_cause_and_requeues_a_group(page: Page) -> None:
         "td.dsq-num a"
     ).click()
     expect(page.locator("#result_list tbody tr")).to_have_count(1)
+
+
+def fill_batch(name: str, statuses: list[int], on_complete: bool = True) -> Any:
+    """A batch of ``len(statuses)`` tasks left with these statuses, as workers would have."""
+    from django_simple_queue import enqueue, workflows
+    from django_simple_queue.models import Batch
+
+    options: dict[str, Any] = {"name": name, "enqueued_by": "ops"}
+    if on_complete:
+        options["on_complete"] = {"task": "tests.tasks.echo", "args": {}}
+    task = {"task": "tests.tasks.add", "args": {"a": 1}}
+    batch = Batch.objects.get(pk=enqueue.create_batch([task] * len(statuses), **options))
+    now = timezone.now()
+    for member, status in zip(batch.tasks.order_by("created", "id"), statuses, strict=True):
+        finished = now if status in Task.FINISHED else None
+        Task.objects.filter(pk=member.pk).update(status=status, finished_at=finished)
+    with transaction.atomic():
+        workflows.close_finished([batch.pk], "default", now)  # as the last finish would
+    if batch.callback_id is not None and Batch.objects.get(pk=batch.pk).is_finished:
+        Task.objects.filter(pk=batch.callback_id).update(status=Task.COMPLETED, finished_at=now)
+    return batch
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_batch_list_and_page_show_progress_and_fit_at_1400_px(page: Page) -> None:
+    done, failed, running, queued = Task.COMPLETED, Task.FAILED, Task.PROGRESS, Task.QUEUED
+    fill_batch("invoices-2025-06.csv", [done] * 7 + [failed] + [running] * 2)
+    fill_batch("nightly-reindex", [done] * 3 + [queued] * 9, on_complete=False)
+    fill_batch("thumbnails", [done] * 4 + [Task.CANCELLED])
+    page.goto("/admin/django_simple_queue/batch/")
+    results = page.locator(".results")
+    assert results.evaluate("e => e.scrollWidth <= e.clientWidth"), "the table scrolls sideways"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    row = page.locator("#result_list tr", has_text="invoices-2025-06.csv")
+    bar, fill = row.locator(".dsq-progress"), row.locator(".dsq-progress-fill")
+    bar_box, fill_box = bar.bounding_box(), fill.bounding_box()
+    assert bar_box and fill_box
+    assert fill_box["width"] == pytest.approx(bar_box["width"] * 0.8, abs=3)  # 8 of 10
+    expect(row.locator(".dsq-progress-text")).to_have_text("8 of 10")
+    # The callback waits for the batch: the Waiting badge has its own colour.
+    waiting = row.locator(".dsq-badge.dsq-status-5")
+    expect(waiting).to_have_text("Waiting")
+    assert waiting.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(106, 76, 147)"
+    screenshot(page, "admin-batches.png", full_page=False)
+
+    row.locator("a", has_text="Failed 1").click()
+    expect(page.locator("#changelist-filter li.selected", has_text="invoices-2025-06.csv"))
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    page.go_back()
+    row.locator("th a", has_text="invoices-2025-06.csv").click()
+    expect(page.locator("#dsq-requeue-failed")).to_be_visible()
+    expect(page.locator("#dsq-cancel")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, "admin-batch.png", full_page=False)
+    page.locator("#dsq-requeue-failed").click()
+    expect(page.locator(".messagelist")).to_contain_text("1 failed task was enqueued again.")
