@@ -249,8 +249,9 @@ class TaskAdmin(TaskWorkflowFields, TaskCsv, BaseAdmin):
     def delete_model(self, request: HttpRequest, obj: Task) -> None:
         self.delete_queryset(request, Task.objects.filter(pk=obj.pk))
 
+    # And what waits for a queued task ends as if it was cancelled (lifecycle.delete).
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        queryset.exclude(status=Task.PROGRESS).delete()
+        lifecycle.delete(queryset)
 
     # Columns.
     @admin.display(description=_("ID"), ordering="id")

@@ -356,3 +356,12 @@ def test_the_public_status_page_says_waiting(client):
     html = response.content.decode()
     assert '<span class="status status-5">Waiting</span>' in html
     assert ".status-5 {" in html and 'http-equiv="refresh"' in html
+
+
+def test_deleting_a_queued_task_from_the_admin_cancels_what_waits_for_it(admin_client):
+    first = enqueue.create_task("tests.tasks.add", {"a": 1})
+    waiting = enqueue.create_task("tests.tasks.add", {"a": 2}, depends_on=[first])
+    delete = reverse("admin:django_simple_queue_task_delete", args=[first])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 302
+    assert not Task.objects.filter(pk=first).exists()
+    assert Task.objects.get(pk=waiting).status == Task.CANCELLED
