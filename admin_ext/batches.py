@@ -3,14 +3,12 @@ CSV import), their progress and counts by status, and two actions on their tasks
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
@@ -30,29 +28,12 @@ TASK_PERMISSION = f"{Task._meta.app_label}.%s_{Task._meta.model_name}"
 COUNTS = "dsq_counts"
 
 
-def page_counts(batch_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[int, int]]:
-    """How many tasks of each status each of ``batch_ids`` has: one GROUP BY (the index on
-    batch and status), for a page of batches at once."""
-    counts: dict[uuid.UUID, dict[int, int]] = {batch_id: {} for batch_id in batch_ids}
-    if not counts:
-        return counts
-    rows = (
-        Task.objects.filter(batch__in=list(counts))
-        .values_list("batch", "status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for batch_id, status, n in rows:
-        counts[batch_id][status] = n
-    return counts
-
-
 class BatchChangeList(ChangeList):
     """The batch list, whose rows carry their counts (COUNTS), fetched for the page at once."""
 
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
-        counts = page_counts(batch.pk for batch in self.result_list)
+        counts = workflows.counts_by_batch(batch.pk for batch in self.result_list)
         for batch in self.result_list:
             setattr(batch, COUNTS, counts[batch.pk])
 
@@ -109,7 +90,8 @@ def cancel_batches(modeladmin: BatchAdmin, request: HttpRequest, queryset: Query
 def requeue_failed(modeladmin: BatchAdmin, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
     failed = Task.objects.filter(batch__in=queryset.values("pk"), status=Task.FAILED)
     queues = set(failed.values_list("queue", flat=True).distinct())
-    count = lifecycle.enqueue_again(failed)
+    count = failed.count()
+    stopped = lifecycle.enqueue_again(failed) - count
     for queue in queues:
         notify.task_enqueued(queue)
     modeladmin.message_user(
@@ -120,6 +102,17 @@ def requeue_failed(modeladmin: BatchAdmin, request: HttpRequest, queryset: Query
         % count,
         messages.SUCCESS,
     )
+    if stopped > 0:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%d task they had stopped waits for them again.",
+                "%d tasks they had stopped wait for them again.",
+                stopped,
+            )
+            % stopped,
+            messages.SUCCESS,
+        )
 
 
 BUTTONS = {"cancel": cancel_batches, "requeue-failed": requeue_failed}

@@ -252,7 +252,7 @@ def create_task(
     """
     if depends_on:
         # Ids only: positions mean something in a list of tasks (create_tasks) alone.
-        depends_on = workflows.parse_references(depends_on, 0)
+        references = workflows.parse_references(depends_on, 0)
         item = {
             "task": task,
             "args": args,
@@ -262,7 +262,7 @@ def create_task(
             "max_attempts": max_attempts,
             "timeout": timeout,
             "enqueued_by": enqueued_by,
-            "depends_on": depends_on,
+            "depends_on": references,
             "on_dependency_failure": on_dependency_failure,
         }
         if concurrency_key is not None:

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from admin_ext import task_workflow
-from django_simple_queue import enqueue, workflows
+from django_simple_queue import enqueue, lifecycle, workflows
 from django_simple_queue.models import Batch, Task
 from tests.factories import TaskFactory
 from tests.test_admin import messages_of
@@ -365,3 +365,24 @@ def test_deleting_a_queued_task_from_the_admin_cancels_what_waits_for_it(admin_c
     assert admin_client.post(delete, {"post": "yes"}).status_code == 302
     assert not Task.objects.filter(pk=first).exists()
     assert Task.objects.get(pk=waiting).status == Task.CANCELLED
+
+
+def test_requeue_failed_says_what_comes_back_with_them(admin_client):
+    batch_id = enqueue.create_batch(
+        [
+            {"task": "tests.tasks.fail", "args": {}},
+            {"task": "tests.tasks.add", "args": {"a": 1}, "depends_on": [0]},
+        ]
+    )
+    failing = Task.objects.get(batch=batch_id, task="tests.tasks.fail")
+    lifecycle.claim_one(failing, "host:1")
+    lifecycle.finish(failing, lifecycle.Outcome(lifecycle.Ending.FAILED, error="boom"))
+    assert Task.objects.get(batch=batch_id, task="tests.tasks.add").status == Task.CANCELLED
+    response = admin_client.post(
+        reverse(BATCHES),
+        {"action": "requeue_failed", "_selected_action": [str(batch_id)]},
+        follow=True,
+    )
+    assert "1 failed task was enqueued again." in messages_of(response)
+    assert "1 task they had stopped waits for them again." in messages_of(response)
+    assert Task.objects.get(batch=batch_id, task="tests.tasks.add").status == Task.WAITING
