@@ -12,7 +12,7 @@ import enum
 import random
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -372,7 +372,11 @@ def _settle(
 ) -> None:
     """What ending ``ended`` means for the tasks waiting on them and for their ``batches``
     (``workflows.settle``); waiting tasks it stops are announced as any other ending."""
-    stopped = workflows.settle(ended, {b for b in batches if b is not None}, using, now)
+    _settled(workflows.settle(ended, {b for b in batches if b is not None}, using, now))
+
+
+def _settled(stopped: Iterable[Task]) -> None:
+    """Announce the waiting tasks a settle stopped, as any other ending."""
     for task in stopped:
         _recorded(task, task.status, {}, Outcome(Ending.REFUSED, error=task.error))
 
@@ -390,33 +394,60 @@ def finish_many(
     using = db.alias()
     now = now or db.now(using)
     decided = [_decide(task, outcome, now) for task, outcome in results]
+    if db.connection(using).vendor == "postgresql":
+        # One statement; endings that something waits for are settled after it (settle_pending).
+        written = postgres.finish_many(using, [task for task, _ in results], decided, now)
+        statuses = _recorded_all(results, decided, written)
+        pending = [task_id for task_id, pending in written.items() if pending]
+        if pending:
+            with transaction.atomic(using=using):
+                _settled(workflows.settle_pending(pending, using, now))
+        return statuses
     with transaction.atomic(using=using):
-        if db.connection(using).vendor == "postgresql":
-            written = postgres.finish_many(using, [task for task, _ in results], decided, now)
-        else:
-            # Any of them may be waited on: settle looks.
-            written = {
-                task.id: True
-                for (task, _), (_, changes) in zip(results, decided, strict=True)
-                if _claimed(task).update(**changes)
-            }
-        statuses: list[int | None] = []
-        for (task, outcome), (status, changes) in zip(results, decided, strict=True):
-            if task.id in written:
-                _recorded(task, status, changes, outcome)
-                statuses.append(status)
-            else:
-                statuses.append(None)
+        written = {
+            task.id: True
+            for (task, _), (_, changes) in zip(results, decided, strict=True)
+            if _claimed(task).update(**changes)
+        }
+        statuses = _recorded_all(results, decided, written)
         ended = {
             task.id: status
-            for task, status in zip((task for task, _ in results), statuses, strict=True)
+            for (task, _), status in zip(results, statuses, strict=True)
             if status in Task.FINISHED
         }
-        batches = {task.batch_id for task, _ in results if task.id in ended}
-        waited_on = {task_id: status for task_id, status in ended.items() if written[task_id]}
-        if waited_on or batches - {None}:
-            _settle(waited_on, batches, using, now)
+        if ended:
+            batches = {task.batch_id for task, _ in results if task.id in ended}
+            _settle(ended, batches, using, now)
     return statuses
+
+
+def _recorded_all(
+    results: Sequence[tuple[Task, Outcome]],
+    decided: Sequence[tuple[int, dict[str, Any]]],
+    written: Mapping[uuid.UUID, bool],
+) -> list[int | None]:
+    """``_recorded`` for each task whose row was ``written``: its new status, else None."""
+    statuses: list[int | None] = []
+    for (task, outcome), (status, changes) in zip(results, decided, strict=True):
+        if task.id in written:
+            _recorded(task, status, changes, outcome)
+            statuses.append(status)
+        else:
+            statuses.append(None)
+    return statuses
+
+
+def settle_left() -> int:
+    """Settle the endings a worker died before settling (``settle_pending``); how many."""
+    using = db.alias()
+    now = db.now(using)
+    grace = now - timedelta(seconds=float(conf.get("STALE_AFTER")))
+    left = Task.objects.using(using).filter(settle_pending=True, modified__lt=grace)
+    ids = list(left.values_list("id", flat=True)[:1000])
+    if ids:
+        with transaction.atomic(using=using):
+            _settled(workflows.settle_pending(ids, using, now))
+    return len(ids)
 
 
 def _send_tasks_finished(task: Task) -> None:

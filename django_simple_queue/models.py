@@ -178,6 +178,11 @@ class Task(models.Model):
         db_default=CANCEL,
     )
     waited_on = models.BooleanField(_("Waited on"), default=False, db_default=False, editable=False)
+    # Ended on PostgreSQL by a worker's batch finish, which then settles what waits for it in a
+    # transaction of its own; a rescue pass settles it if that worker died in between.
+    settle_pending = models.BooleanField(
+        _("Settle pending"), default=False, db_default=False, editable=False
+    )
     dependencies = models.ManyToManyField(
         "self",
         verbose_name=_("Depends on"),
@@ -253,6 +258,10 @@ class Task(models.Model):
                 fields=["concurrency_key"],
                 condition=Q(status=0, concurrency_key__isnull=False),
                 name="dsq_task_queued_key_idx",
+            ),
+            # Finishes whose workflow is not settled yet: none, but for a worker that just died.
+            models.Index(
+                fields=["modified"], condition=Q(settle_pending=True), name="dsq_task_settle_idx"
             ),
             # A batch's counts by status.
             models.Index(fields=["batch", "status"], name="dsq_task_batch_idx"),

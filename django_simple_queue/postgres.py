@@ -330,8 +330,9 @@ def finish_many(
     now: datetime,
 ) -> dict[uuid.UUID, bool]:
     """Record each task's decided status and changes in one statement, fenced per row by its claim
-    token; the rows written (a claim lost meanwhile is left alone), each id with whether a task
-    waits on it (read after any lock an enqueue of such a task held: ``workflows``)."""
+    token; the rows written (a claim lost meanwhile is left alone), each id with whether it is left
+    to settle: an ending of a task in a batch, or that a task waits for (``waited_on``, read after
+    any lock an enqueue of such a task held: ``workflows``)."""
     table = Task._meta.db_table
     # A column left out of a task's changes keeps its value: the *_set flags say which were given.
     columns: dict[str, list[Any]] = {
@@ -377,7 +378,8 @@ def finish_many(
                             WHEN v.progress_set THEN 1.0 ELSE t.progress END,
             progress_message = CASE WHEN v.status = {Task.QUEUED} THEN '' ELSE t.progress_message END,
             output = CASE WHEN v.output_set THEN v.output ELSE t.output END,
-            log = CASE WHEN v.log_set THEN v.log ELSE t.log END
+            log = CASE WHEN v.log_set THEN v.log ELSE t.log END,
+            settle_pending = v.status <> {Task.QUEUED} AND (t.waited_on OR t.batch_id IS NOT NULL)
         FROM unnest(
             %(id)b::uuid[], %(token)b::uuid[], %(status)b::int[], %(attempt_log)b::text[],
             %(run_after)b::timestamptz[], %(error)b::text[], %(exception_type)b::text[],
@@ -386,7 +388,7 @@ def finish_many(
         ) AS v(id, token, status, attempt_log, run_after, error, exception_type, return_value,
                output, log, output_set, log_set, progress_set)
         WHERE t.id = v.id AND t.claim_token = v.token AND t.status = {Task.PROGRESS}
-        RETURNING t.id, t.waited_on
+        RETURNING t.id, t.settle_pending
     """
     params: dict[str, Any] = {"now": now, **columns}
     params.update({f"{name}_set": values for name, values in flags.items()})

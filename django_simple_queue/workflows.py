@@ -241,6 +241,26 @@ def settle(
     return announce
 
 
+def settle_pending(ids: Iterable[uuid.UUID], using: str, now: datetime) -> list[Task]:
+    """``settle`` the endings ``ids`` left to settle (``Task.settle_pending``), each once: the
+    finisher right after its finish, or a rescue pass if that finisher died in between."""
+    tasks = Task.objects.using(using)
+    ended: dict[uuid.UUID, int] = {}
+    batches: set[uuid.UUID] = set()
+    for chunk in chunks(sorted(ids)):
+        pending = tasks.filter(id__in=chunk, settle_pending=True).select_for_update()
+        for task_id, status, batch_id in pending.order_by("id").values_list(
+            "id", "status", "batch_id"
+        ):
+            ended[task_id] = status
+            if batch_id is not None:
+                batches.add(batch_id)
+    stopped = settle(ended, batches, using, now)
+    for chunk in chunks(ended):
+        tasks.filter(id__in=chunk).update(settle_pending=False)
+    return stopped
+
+
 def _waiting_on(ids: list[uuid.UUID], using: str) -> Any:
     """The waiting tasks that depend on any of ``ids``, to lock in a fixed order."""
     waits = Dependency.objects.using(using).filter(depends_on__in=ids).values("task")

@@ -581,3 +581,24 @@ def test_a_dependant_enqueued_again_alone_waits_for_its_dependencies_again():
     stopped = Task.objects.get(id=b)  # stopped again at once, as at enqueue
     assert stopped.status == Task.CANCELLED
     assert stopped.error == f"Not run: task {a} (tests.tasks.add), which it depends on, failed."
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_ending_its_worker_died_before_settling_is_settled_by_a_rescue_pass():
+    from datetime import timedelta
+
+    from django_simple_queue import postgres
+
+    a = claimed(create_task(ADD, {"a": 1}), "host:1")
+    b = create_task(ADD, {"a": 2}, depends_on=[a.id])
+    decided = [lifecycle._decide(a, Outcome(Ending.COMPLETED), a.started_at)]
+    # The worker's one finish statement, and then its death: nothing settled yet.
+    assert postgres.finish_many("default", [a], decided, a.started_at) == {a.id: True}
+    assert status(b) == Task.WAITING
+    assert lifecycle.settle_left() == 0  # within STALE_AFTER, its finisher may still settle it
+    Task.objects.filter(id=a.id).update(modified=a.started_at - timedelta(hours=1))
+    assert lifecycle.settle_left() == 1
+    assert status(b) == Task.QUEUED
+    assert not Task.objects.get(id=a.id).settle_pending
+    assert lifecycle.settle_left() == 0

@@ -349,6 +349,7 @@ class Worker:
         if time.monotonic() >= self.rescue_after:
             for task in lifecycle.rescue_stale():
                 self.say(f"rescued {task.id} {task.task} from lost worker {task.worker_id}")
+            lifecycle.settle_left()
             workers.forget_lost()
         for task in monitor.detect_orphaned_tasks():
             pid = task.worker_pid
