@@ -263,8 +263,12 @@ class Task(models.Model):
             models.Index(
                 fields=["modified"], condition=Q(settle_pending=True), name="dsq_task_settle_idx"
             ),
-            # A batch's counts by status.
-            models.Index(fields=["batch", "status"], name="dsq_task_batch_idx"),
+            # A batch's counts by status; partial, so a task outside batches costs it nothing.
+            models.Index(
+                fields=["batch", "status"],
+                condition=Q(batch__isnull=False),
+                name="dsq_task_batch_idx",
+            ),
             # The failures page groups failed tasks by cause: an index-only GROUP BY, and the
             # latest of a group read backwards.
             models.Index(
