@@ -13,6 +13,8 @@ and without ``--metrics-port 0`` measures what the metrics cost. ``--new-keys K`
 side's tasks concurrency keys (K of them, limit 1): one tree against itself measures the limited
 claim. ``--new-waiting W`` adds, on the new side only, W tasks waiting for a task that does not
 run (``depends_on``): one tree against itself measures what waiting tasks cost the claim.
+``--new-batches SIZE`` enqueues the new side's tasks in batches of SIZE (``create_batch``): what
+settling each member's finish costs.
 """
 
 from __future__ import annotations
@@ -75,10 +77,15 @@ if waiting:
             {"task": "ab_tasks.noop", "args": {}, "depends_on": [never]}
             for i in range(start, min(start + 10_000, waiting))
         )
+batch_size = options.pop("batch_size", 0)
+if batch_size:
+    from django_simple_queue.utils import create_batch
+    for start in range(0, int(sys.argv[1]), batch_size):
+        create_batch([{"task": "ab_tasks.noop", "args": {}}] * batch_size)
 create_tasks(
     {"task": "ab_tasks.noop", "args": {}, **options,
      **({"concurrency_key": f"k{i % keys}", "concurrency_limit": 1} if keys else {})}
-    for i in range(int(sys.argv[1]))
+    for i in range(0 if batch_size else int(sys.argv[1]))
 )
 with connection.cursor() as cursor:
     cursor.execute("VACUUM ANALYZE")  # every table: autovacuum does not wake during the drain
@@ -168,6 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="NEW_TREE's queue also holds this many tasks waiting for one that never runs: what "
         "waiting tasks cost the claim",
     )
+    parser.add_argument(
+        "--new-batches",
+        type=int,
+        default=0,
+        metavar="SIZE",
+        help="NEW_TREE's tasks are enqueued in batches of SIZE: what settling their finishes costs",
+    )
     opts = parser.parse_args(argv)
     worker_args = {"old": shlex.split(opts.old_args), "new": shlex.split(opts.new_args)}
     trees = {"old": opts.old.resolve(), "new": opts.new.resolve()}
@@ -185,7 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fill = "{}"
                 if which == "new":
                     fill = json.dumps(
-                        {"concurrency_keys": opts.new_keys, "waiting": opts.new_waiting}
+                        {
+                            "concurrency_keys": opts.new_keys,
+                            "waiting": opts.new_waiting,
+                            "batch_size": opts.new_batches,
+                        }
                     )
                 rate, wall = drain(
                     trees[which], extra, opts.tasks, opts.concurrency, worker_args[which], fill

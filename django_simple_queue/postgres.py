@@ -153,6 +153,18 @@ def insert_dependencies(using: str, edges: Sequence[tuple[uuid.UUID, uuid.UUID]]
         cursor.execute(sql, params)
 
 
+def take_pending(using: str, ids: Sequence[uuid.UUID]) -> list[tuple[Any, ...]]:
+    """Clear ``settle_pending`` on the tasks ``ids`` that have it, locking them until the caller's
+    transaction ends; (id, status, batch id, waited_on) of each (``workflows.settle_pending``)."""
+    sql = (
+        f'UPDATE "{Task._meta.db_table}" SET settle_pending = false '
+        "WHERE id = ANY(%(ids)b) AND settle_pending RETURNING id, status, batch_id, waited_on"
+    )
+    with binding_cursor(using) as cursor:
+        cursor.execute(sql, {"ids": list(ids)})
+        return list(cursor.fetchall())
+
+
 # Claiming and finishing.
 
 

@@ -242,23 +242,16 @@ def settle(
 
 
 def settle_pending(ids: Iterable[uuid.UUID], using: str, now: datetime) -> list[Task]:
-    """``settle`` the endings ``ids`` left to settle (``Task.settle_pending``), each once: the
-    finisher right after its finish, or a rescue pass if that finisher died in between."""
-    tasks = Task.objects.using(using)
+    """``settle`` the endings ``ids`` left to settle (``Task.settle_pending``, PostgreSQL), each
+    once: by the finisher right after its finish, or by a rescue pass if that finisher died."""
     ended: dict[uuid.UUID, int] = {}
     batches: set[uuid.UUID] = set()
-    for chunk in chunks(sorted(ids)):
-        pending = tasks.filter(id__in=chunk, settle_pending=True).select_for_update()
-        for task_id, status, batch_id in pending.order_by("id").values_list(
-            "id", "status", "batch_id"
-        ):
+    for task_id, status, batch_id, waited_on in postgres.take_pending(using, sorted(ids)):
+        if waited_on:
             ended[task_id] = status
-            if batch_id is not None:
-                batches.add(batch_id)
-    stopped = settle(ended, batches, using, now)
-    for chunk in chunks(ended):
-        tasks.filter(id__in=chunk).update(settle_pending=False)
-    return stopped
+        if batch_id is not None:
+            batches.add(batch_id)
+    return settle(ended, batches, using, now)
 
 
 def _waiting_on(ids: list[uuid.UUID], using: str) -> Any:
