@@ -25,13 +25,13 @@ CHAIN = 3  # steps per batch that wait for each other, after two that do not
 def batch_items(b: int) -> list[dict[str, object]]:
     """Two free tasks and a chain of CHAIN steps, each a short task that records its runs."""
     items: list[dict[str, object]] = [
-        {"task": "tests.tasks.mark", "args": {"key": f"{b}:free{i}", "seconds": 0.2}}
+        {"task": "tests.tasks.mark", "args": {"key": f"{b}:free{i}", "seconds": 0.3}}
         for i in range(2)
     ]
     for step in range(CHAIN):
         item: dict[str, object] = {
             "task": "tests.tasks.mark",
-            "args": {"key": f"{b}:step{step}", "seconds": 0.2},
+            "args": {"key": f"{b}:step{step}", "seconds": 0.3},
         }
         if step:
             item["depends_on"] = [len(items) - 1]
@@ -42,7 +42,7 @@ def batch_items(b: int) -> list[dict[str, object]]:
 
 
 def test_kill_9_keeps_chains_in_order_and_calls_each_batch_back_once(fleet):
-    count = size(30, 300)
+    count = size(60, 300)
     batches = [
         create_batch(batch_items(b), on_complete={"task": "tests.tasks.batch_done"})
         for b in range(count)
