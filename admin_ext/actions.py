@@ -104,10 +104,20 @@ def requeue_tasks(
 def cancel_tasks(
     modeladmin: ModelAdmin[Task], request: HttpRequest, queryset: QuerySet[Task]
 ) -> None:
-    cancelled, requested = lifecycle.cancel(queryset)
+    report_cancel(modeladmin, request, *lifecycle.cancel(queryset))
+
+
+def report_cancel(
+    modeladmin: ModelAdmin[Any], request: HttpRequest, cancelled: int, requested: int
+) -> None:
+    """Tell staff what ``lifecycle.cancel`` did: tasks cancelled, and running ones asked to stop."""
     modeladmin.message_user(
         request,
-        ngettext("%d queued task was cancelled.", "%d queued tasks were cancelled.", cancelled)
+        ngettext(
+            "%d task that had not started was cancelled.",
+            "%d tasks that had not started were cancelled.",
+            cancelled,
+        )
         % cancelled,
         messages.SUCCESS,
     )

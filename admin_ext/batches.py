@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from admin_ext.actions import report_cancel
 from admin_ext.display import STATUS_LABELS, STATUS_ORDER, bar, dotted, short_moment, status_badge
 from django_simple_queue import lifecycle, notify, workflows
 from django_simple_queue.models import Batch, Task
@@ -60,28 +61,7 @@ def batch_tasks(batches: QuerySet[Batch]) -> QuerySet[Task]:
 # "task_change" is BatchAdmin.has_task_change_permission: these change tasks, not batches.
 @admin.action(description=_("Cancel selected batches"), permissions=["task_change"])
 def cancel_batches(modeladmin: BatchAdmin, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
-    cancelled, requested = lifecycle.cancel(batch_tasks(queryset))
-    modeladmin.message_user(
-        request,
-        ngettext(
-            "%d task that had not started was cancelled.",
-            "%d tasks that had not started were cancelled.",
-            cancelled,
-        )
-        % cancelled,
-        messages.SUCCESS,
-    )
-    if requested:
-        modeladmin.message_user(
-            request,
-            ngettext(
-                "Cancellation was requested for %d running task; its worker stops it shortly.",
-                "Cancellation was requested for %d running tasks; their workers stop them shortly.",
-                requested,
-            )
-            % requested,
-            messages.SUCCESS,
-        )
+    report_cancel(modeladmin, request, *lifecycle.cancel(batch_tasks(queryset)))
 
 
 @admin.action(

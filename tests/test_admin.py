@@ -441,7 +441,7 @@ def test_cancel_action_cancels_queued_and_requests_running(admin_client):
     queued, running = TaskFactory(), TaskFactory(running=True)
     response = post_action(admin_client, "cancel_tasks", [queued, running])
     texts = messages_of(response)
-    assert "1 queued task was cancelled." in texts
+    assert "1 task that had not started was cancelled." in texts
     assert any("Cancellation was requested for 1 running task" in t for t in texts)
     queued.refresh_from_db()
     running.refresh_from_db()
