@@ -81,10 +81,11 @@ def plan() -> str:
     from django.db import connection
     from django.utils import timezone
 
-    from django_simple_queue import lifecycle, pgdriver, postgres
+    from django_simple_queue import pgdriver, postgres
+    from django_simple_queue.lifecycle import claiming
 
     now = timezone.now()
-    known = lifecycle._claim_changes(uuid.uuid4(), "plan", None, now)
+    known = claiming._claim_changes(uuid.uuid4(), "plan", None, now)
     del known["attempts"]  # computed by the database, as lifecycle.claim does
     sql, _ = postgres._claim_sql(frozenset(known))
     sql = sql.replace("{ready}", postgres._READY).replace("{queues}", "AND concurrency_key IS NULL")

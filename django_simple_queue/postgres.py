@@ -177,7 +177,7 @@ def _claim_sql(known: frozenset[str]) -> tuple[str, list[str]]:
     ``id IN (SELECT …)``, stale statistics (an ANALYZE during an uncommitted bulk enqueue, after a
     prune) made it a walk of the whole table, and a re-run subquery may lock more than ``limit``.
 
-    ``known`` names the changes whose values are known beforehand (``lifecycle._claim_changes``): each is a
+    ``known`` names the changes whose values are known beforehand (``lifecycle.claiming._claim_changes``): each is a
     parameter of the same name. The row returns only the other columns: parsing those back would
     cost more than the rest of the row.
     """

@@ -76,7 +76,7 @@ def reltuples() -> float:
 
 @pytest.mark.postgres
 def test_a_large_prune_refreshes_the_planners_statistics(monkeypatch):
-    monkeypatch.setattr(lifecycle, "ANALYZE_AFTER", 100)
+    monkeypatch.setattr(lifecycle.staff, "ANALYZE_AFTER", 100)
     old = timezone.now() - timedelta(days=40)
     TaskFactory.create_batch(150, completed=True, finished_at=old)
     TaskFactory.create_batch(20, completed=True)

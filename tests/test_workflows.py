@@ -589,10 +589,11 @@ def test_an_ending_its_worker_died_before_settling_is_settled_by_a_rescue_pass()
     from datetime import timedelta
 
     from django_simple_queue import postgres
+    from django_simple_queue.lifecycle import endings
 
     a = claimed(create_task(ADD, {"a": 1}), "host:1")
     b = create_task(ADD, {"a": 2}, depends_on=[a.id])
-    decided = [lifecycle._decide(a, Outcome(Ending.COMPLETED), a.started_at)]
+    decided = [endings._decide(a, Outcome(Ending.COMPLETED), a.started_at)]
     # The worker's one finish statement, and then its death: nothing settled yet.
     assert postgres.finish_many("default", [a], decided, a.started_at) == {a.id: True}
     assert status(b) == Task.WAITING
