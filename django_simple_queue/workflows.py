@@ -254,20 +254,24 @@ def settle_pending(ids: Iterable[uuid.UUID], using: str, now: datetime) -> list[
     return settle(ended, batches, using, now)
 
 
-def _waiting_on(ids: list[uuid.UUID], using: str) -> Any:
-    """The waiting tasks that depend on any of ``ids``, to lock in a fixed order."""
-    waits = Dependency.objects.using(using).filter(depends_on__in=ids).values("task")
-    return (
-        Task.objects.using(using)
-        .filter(status=Task.WAITING, id__in=waits)
-        .select_for_update()
-        .order_by("id")
-    )
+def _lock_waiting(ids: list[uuid.UUID], using: str, *fields: str) -> list[Any]:
+    """``fields`` of the waiting tasks that depend on any of ``ids``, locked in a fixed order.
+
+    Found first, then locked by primary key: a locking read that scanned (MySQL does) would wait for
+    rows other transactions hold that are none of these. Nobody can add a dependant of ``ids``
+    meanwhile: that would lock their rows, which the caller's ending holds.
+    """
+    dependants = Dependency.objects.using(using).filter(depends_on__in=ids)
+    locked: list[Any] = []
+    for chunk in chunks(sorted(set(dependants.values_list("task", flat=True)))):
+        waiting = Task.objects.using(using).filter(id__in=chunk, status=Task.WAITING)
+        locked.extend(waiting.select_for_update().order_by("id").values_list(*fields))
+    return locked
 
 
 def _queue_ready(completed: list[uuid.UUID], using: str, now: datetime) -> None:
     """Queue the dependants of ``completed`` that wait for nothing else."""
-    waiting = list(_waiting_on(completed, using).values_list("id", flat=True))
+    waiting = [task_id for (task_id,) in _lock_waiting(completed, using, "id")]
     queues: set[str] = set()
     for chunk in chunks(waiting):
         # A new statement, after the locks: it sees every finish committed before them.
@@ -287,9 +291,7 @@ def _stop_dependants(
 ) -> dict[uuid.UUID, int]:
     """End the waiting dependants of ``stopped`` (id → Failed or Cancelled), each as it asked;
     add their batches to ``batches`` and return them (id → their new status)."""
-    victims = list(
-        _waiting_on(list(stopped), using).values_list("id", "on_dependency_failure", "batch_id")
-    )
+    victims = _lock_waiting(list(stopped), using, "id", "on_dependency_failure", "batch_id")
     if not victims:
         return {}
     edges = Dependency.objects.using(using).filter(
