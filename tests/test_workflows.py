@@ -603,3 +603,16 @@ def test_an_ending_its_worker_died_before_settling_is_settled_by_a_rescue_pass()
     assert status(b) == Task.QUEUED
     assert not Task.objects.get(id=a.id).settle_pending
     assert lifecycle.settle_left() == 0
+
+
+@pytest.mark.server_db
+@pytest.mark.django_db(transaction=True)
+def test_an_ending_does_not_wait_for_locks_on_tasks_that_do_not_wait_for_it():
+    other = create_task(ADD, {"a": 1})
+    unrelated = create_task(ADD, {"a": 2}, depends_on=[other])
+    ending = claimed(create_task(ADD, {"a": 3}), "host:1")
+    with uncommitted(lambda: list(Task.objects.select_for_update().filter(id=unrelated))):
+        started = time.monotonic()
+        lifecycle.finish(ending, Outcome(Ending.FAILED, error="boom"))
+        assert time.monotonic() - started < 5
+    assert status(unrelated) == Task.WAITING
