@@ -54,6 +54,22 @@ def test_prune_by_status_and_dry_run():
     assert Task.objects.count() == 1
 
 
+def test_prune_deletes_the_finished_batches_it_leaves_without_a_task():
+    from django_simple_queue.enqueue import create_batch
+    from django_simple_queue.models import Batch
+
+    old = timezone.now() - timedelta(days=40)
+    emptied = create_batch([{"task": "tests.tasks.add", "args": {"a": 1}}])
+    kept_failed = create_batch([{"task": "tests.tasks.add", "args": {"a": 2}}])
+    still_open = create_batch([{"task": "tests.tasks.add", "args": {"a": 3}}])
+    Task.objects.filter(batch=emptied).update(status=Task.COMPLETED, finished_at=old)
+    Task.objects.filter(batch=kept_failed).update(status=Task.FAILED, finished_at=old)
+    Batch.objects.exclude(id=still_open).update(finished_at=old)
+    out = prune("--older-than", "30d", "--status", "completed")
+    assert "1 tasks deleted" in out and "1 batches deleted" in out
+    assert set(Batch.objects.values_list("id", flat=True)) == {kept_failed, still_open}
+
+
 def test_prune_keeps_requeued_copies():
     old = timezone.now() - timedelta(days=40)
     original = TaskFactory(failed=True, finished_at=old)

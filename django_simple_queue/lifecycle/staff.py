@@ -20,7 +20,7 @@ from django_simple_queue.lifecycle.endings import (
     recorded,
     settle_endings,
 )
-from django_simple_queue.models import Dependency, Task
+from django_simple_queue.models import Batch, Dependency, Task
 
 
 def cancel(queryset: Any) -> tuple[int, int]:
@@ -186,6 +186,12 @@ def prune(cutoff: datetime, statuses: Sequence[int], *, batch_size: int = 1000) 
     if deleted >= ANALYZE_AFTER:
         analyze()
     return deleted
+
+
+def emptied_batches(cutoff: datetime) -> Any:
+    """Batches that finished before ``cutoff`` and have no task left (a prune took them)."""
+    members = Task.objects.filter(batch=OuterRef("pk"))
+    return Batch.objects.filter(finished_at__lt=cutoff).exclude(Exists(members))
 
 
 def analyze() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_simple_queue import db, lifecycle
-from django_simple_queue.models import Task
+from django_simple_queue.models import Batch, Task
 
 STATUSES = {"completed": Task.COMPLETED, "failed": Task.FAILED, "cancelled": Task.CANCELLED}
 
@@ -46,11 +46,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         cutoff = db.now() - parse_age(options["older_than"])
         statuses = [STATUSES[name] for name in options["status"] or STATUSES]
+        before = f"finished before {cutoff:%Y-%m-%d %H:%M} UTC"
         if options["dry_run"]:
             count = lifecycle.prunable(cutoff, statuses).count()
-            self.stdout.write(
-                f"{count} tasks would be deleted (finished before {cutoff:%Y-%m-%d %H:%M} UTC)."
-            )
+            self.stdout.write(f"{count} tasks would be deleted ({before}).")
             return
         deleted = lifecycle.prune(cutoff, statuses, batch_size=options["batch_size"])
-        self.stdout.write(f"{deleted} tasks deleted (finished before {cutoff:%Y-%m-%d %H:%M} UTC).")
+        self.stdout.write(f"{deleted} tasks deleted ({before}).")
+        # Then the batches this left without a task: their list would only show "0 of 0".
+        batches = lifecycle.emptied_batches(cutoff).delete()[1].get(Batch._meta.label, 0)
+        if batches:
+            self.stdout.write(f"{batches} batches deleted ({before}, no task left).")
