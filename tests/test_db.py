@@ -78,7 +78,15 @@ def test_a_live_task_is_not_rescued_by_a_peer_whose_clock_disagrees(
     runner = start_worker(
         "--queue", "long", "--name", "runner", env=KNOBS, prefix=shifted(runner_clock)
     )
-    wait_for(lambda: Task.objects.filter(id=task_id, status=Task.PROGRESS).exists(), timeout=30)
+    try:
+        wait_for(lambda: Task.objects.filter(id=task_id, status=Task.PROGRESS).exists(), timeout=30)
+    except AssertionError:
+        # Seen once in CI under load: keep what the worker said, to find out why.
+        runner.kill()
+        said = runner.communicate(timeout=10)[0]
+        raise AssertionError(
+            f"the runner claimed nothing in 30 s; it said:\n{said[-3000:]}"
+        ) from None
     # The peer serves another queue: all it can do to the task is judge its claim lost.
     peer = start_worker("--queue", "other", "--name", "peer", env=KNOBS, prefix=shifted(peer_clock))
     wait_for(lambda: Task.objects.get(id=task_id).is_finished, timeout=40)
